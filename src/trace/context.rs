@@ -1,0 +1,301 @@
+//! Span identity: trace and span ids, trace flags, trace state, and the thread's
+//! current span.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+/// A W3C trace id: 16 bytes, never all zero when valid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TraceId(pub [u8; 16]);
+
+/// A W3C span (parent) id: 8 bytes, never all zero when valid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SpanId(pub [u8; 8]);
+
+impl TraceId {
+    /// The invalid all-zero id.
+    pub const INVALID: TraceId = TraceId([0; 16]);
+
+    /// True unless the id is all zero.
+    pub fn is_valid(&self) -> bool {
+        self.0 != [0; 16]
+    }
+
+    /// A new random, valid trace id (all 16 bytes random, so the W3C
+    /// "random-trace-id" flag holds).
+    pub fn random() -> TraceId {
+        loop {
+            let (a, b) = (super::id::next_u64(), super::id::next_u64());
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&a.to_be_bytes());
+            id[8..].copy_from_slice(&b.to_be_bytes());
+            if id != [0; 16] {
+                return TraceId(id);
+            }
+        }
+    }
+
+    /// Lowercase hex, 32 characters.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses 32 lowercase hex digits. Uppercase is refused, as W3C requires.
+    pub fn from_hex(s: &str) -> Option<TraceId> {
+        let mut id = [0u8; 16];
+        parse_lower_hex(s.as_bytes(), &mut id).then_some(TraceId(id))
+    }
+}
+
+impl SpanId {
+    /// The invalid all-zero id.
+    pub const INVALID: SpanId = SpanId([0; 8]);
+
+    /// True unless the id is all zero.
+    pub fn is_valid(&self) -> bool {
+        self.0 != [0; 8]
+    }
+
+    /// A new random, valid span id.
+    pub fn random() -> SpanId {
+        loop {
+            let v = super::id::next_u64();
+            if v != 0 {
+                return SpanId(v.to_be_bytes());
+            }
+        }
+    }
+
+    /// Lowercase hex, 16 characters.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses 16 lowercase hex digits. Uppercase is refused, as W3C requires.
+    pub fn from_hex(s: &str) -> Option<SpanId> {
+        let mut id = [0u8; 8];
+        parse_lower_hex(s.as_bytes(), &mut id).then_some(SpanId(id))
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
+    }
+}
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
+    }
+}
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
+    }
+}
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
+    }
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    for b in bytes {
+        write!(f, "{b:02x}")?;
+    }
+    Ok(())
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Fills `out` from exactly `2 * out.len()` lowercase hex digits.
+pub(crate) fn parse_lower_hex(s: &[u8], out: &mut [u8]) -> bool {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if s.len() != out.len() * 2 {
+        return false;
+    }
+    for (i, pair) in s.chunks_exact(2).enumerate() {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(h), Some(l)) => out[i] = (h << 4) | l,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// W3C trace flags (one byte).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TraceFlags(pub u8);
+
+impl TraceFlags {
+    /// Bit 0: the caller may have recorded this trace.
+    pub const SAMPLED: u8 = 0x01;
+    /// Bit 1 (Trace Context Level 2): the trace id's rightmost 7 bytes are random.
+    pub const RANDOM_TRACE_ID: u8 = 0x02;
+
+    /// Whether the sampled bit is set.
+    pub fn is_sampled(self) -> bool {
+        self.0 & Self::SAMPLED != 0
+    }
+
+    /// Whether the random-trace-id bit is set.
+    pub fn is_random(self) -> bool {
+        self.0 & Self::RANDOM_TRACE_ID != 0
+    }
+}
+
+impl fmt::Debug for TraceFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02x}", self.0)
+    }
+}
+
+/// A W3C `tracestate` value: an ordered list of vendor entries, kept as its
+/// validated header text. Cloning is cheap (a reference count); the empty state
+/// holds no allocation.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct TraceState(Option<Arc<str>>);
+
+impl TraceState {
+    /// The empty trace state.
+    pub const EMPTY: TraceState = TraceState(None);
+
+    /// Wraps header text that the caller has already validated (see
+    /// [`crate::trace::propagation`]); an empty string is the empty state.
+    pub(crate) fn from_validated(header: &str) -> TraceState {
+        if header.is_empty() {
+            TraceState(None)
+        } else {
+            TraceState(Some(Arc::from(header)))
+        }
+    }
+
+    /// The header text (`key=value,key=value`), empty when there are no entries.
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl fmt::Debug for TraceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// What identifies a span to its children, in-process or on another node.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct SpanContext {
+    /// The trace this span belongs to.
+    pub trace_id: TraceId,
+    /// The span itself.
+    pub span_id: SpanId,
+    /// W3C trace flags.
+    pub flags: TraceFlags,
+    /// True when this context came from another process (extracted from a header).
+    pub is_remote: bool,
+    /// W3C trace state, passed on unchanged to children.
+    pub trace_state: TraceState,
+}
+
+impl SpanContext {
+    /// True when both ids are valid.
+    pub fn is_valid(&self) -> bool {
+        self.trace_id.is_valid() && self.span_id.is_valid()
+    }
+}
+
+thread_local! {
+    /// The innermost entered span of this thread; `None` outside any span.
+    static CURRENT: RefCell<Option<SpanContext>> = const { RefCell::new(None) };
+}
+
+/// The context of the span this thread is currently inside (see
+/// [`crate::trace::Span::enter`]), if any.
+pub fn current() -> Option<SpanContext> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Runs `f` on the thread's current context without cloning it.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanContext>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_ref()))
+}
+
+/// Makes `ctx` the thread's current context until the guard is dropped, when the
+/// previous one comes back. Guards must be dropped in reverse order of creation,
+/// which scoping guarantees.
+pub fn attach(ctx: SpanContext) -> ContextGuard {
+    let previous = CURRENT.with(|c| c.replace(Some(ctx)));
+    ContextGuard {
+        previous,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Restores the previous current context on drop. Not `Send`: it belongs to the
+/// thread whose context it changed.
+#[must_use = "the context is detached again when the guard is dropped"]
+pub struct ContextGuard {
+    previous: Option<SpanContext>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_uppercase_refused() {
+        let t = TraceId::random();
+        assert!(t.is_valid());
+        assert_eq!(TraceId::from_hex(&t.to_hex()), Some(t));
+        assert_eq!(TraceId::from_hex(&t.to_hex().to_uppercase()).filter(|_| t.to_hex().chars().any(|c| c.is_ascii_alphabetic())), None);
+        assert_eq!(SpanId::from_hex("00f067aa0ba902b7"), Some(SpanId([0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])));
+        assert_eq!(SpanId::from_hex("00F067AA0BA902B7"), None);
+        assert_eq!(SpanId::from_hex("00f067aa0ba902b"), None);
+    }
+
+    #[test]
+    fn attach_nests_and_restores() {
+        assert!(current().is_none());
+        let a = SpanContext { trace_id: TraceId::random(), span_id: SpanId::random(), ..Default::default() };
+        let b = SpanContext { trace_id: a.trace_id, span_id: SpanId::random(), ..Default::default() };
+        {
+            let _ga = attach(a.clone());
+            assert_eq!(current().as_ref(), Some(&a));
+            {
+                let _gb = attach(b.clone());
+                assert_eq!(current().as_ref(), Some(&b));
+            }
+            assert_eq!(current().as_ref(), Some(&a));
+        }
+        assert!(current().is_none());
+    }
+}
