@@ -4,4 +4,9 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
+pub mod record;
+pub mod ring;
+mod sync;
+#[cfg(not(loom))]
 pub mod trace;

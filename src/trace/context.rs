@@ -276,8 +276,15 @@ mod tests {
         let t = TraceId::random();
         assert!(t.is_valid());
         assert_eq!(TraceId::from_hex(&t.to_hex()), Some(t));
-        assert_eq!(TraceId::from_hex(&t.to_hex().to_uppercase()).filter(|_| t.to_hex().chars().any(|c| c.is_ascii_alphabetic())), None);
-        assert_eq!(SpanId::from_hex("00f067aa0ba902b7"), Some(SpanId([0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])));
+        assert_eq!(
+            TraceId::from_hex(&t.to_hex().to_uppercase())
+                .filter(|_| t.to_hex().chars().any(|c| c.is_ascii_alphabetic())),
+            None
+        );
+        assert_eq!(
+            SpanId::from_hex("00f067aa0ba902b7"),
+            Some(SpanId([0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]))
+        );
         assert_eq!(SpanId::from_hex("00F067AA0BA902B7"), None);
         assert_eq!(SpanId::from_hex("00f067aa0ba902b"), None);
     }
@@ -285,8 +292,16 @@ mod tests {
     #[test]
     fn attach_nests_and_restores() {
         assert!(current().is_none());
-        let a = SpanContext { trace_id: TraceId::random(), span_id: SpanId::random(), ..Default::default() };
-        let b = SpanContext { trace_id: a.trace_id, span_id: SpanId::random(), ..Default::default() };
+        let a = SpanContext {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            ..Default::default()
+        };
+        let b = SpanContext {
+            trace_id: a.trace_id,
+            span_id: SpanId::random(),
+            ..Default::default()
+        };
         {
             let _ga = attach(a.clone());
             assert_eq!(current().as_ref(), Some(&a));

@@ -48,7 +48,9 @@ mod tests {
         for _ in 0..10_000 {
             assert!(seen.insert(super::next_u64()));
         }
-        let other = std::thread::spawn(|| (0..1000).map(|_| super::next_u64()).collect::<Vec<_>>()).join().unwrap();
+        let other = std::thread::spawn(|| (0..1000).map(|_| super::next_u64()).collect::<Vec<_>>())
+            .join()
+            .unwrap();
         for v in other {
             assert!(seen.insert(v));
         }
