@@ -5,8 +5,12 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+#[cfg(all(feature = "sidecar", not(loom)))]
+pub mod export;
 pub mod record;
 pub mod ring;
+#[cfg(all(feature = "sidecar", not(loom)))]
+pub mod sidecar;
 mod sync;
 #[cfg(not(loom))]
 pub mod trace;

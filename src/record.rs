@@ -568,3 +568,48 @@ pub use view::{AttrIter, AttrView, EntryView, RecordView};
 
 #[cfg(test)]
 mod tests;
+
+impl Record {
+    /// Rewrites every timestamp (start, end, event times) with `f`; the sidecar
+    /// uses it to turn raw ticks into Unix nanoseconds once, at drain time.
+    /// Call only on a record that [`RecordView::new`] accepted.
+    pub fn map_times(&mut self, f: impl Fn(u64) -> u64) {
+        self.start = f(self.start);
+        self.end = f(self.end);
+        let used = (self.payload_len as usize).min(PAYLOAD_SIZE);
+        let mut at = self.name_len as usize;
+        while at < used {
+            let Ok((len, tag)) = entry_len(&self.payload[..used], at) else {
+                return;
+            };
+            if tag & !TAG_TRUNCATED == TAG_EVENT {
+                let t =
+                    u64::from_le_bytes(self.payload[at + 1..at + 9].try_into().unwrap_or_default());
+                self.payload[at + 1..at + 9].copy_from_slice(&f(t).to_le_bytes());
+            }
+            at += len;
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Record");
+        d.field("trace_id", &crate::trace::context::hex(&self.trace_id))
+            .field("span_id", &crate::trace::context::hex(&self.span_id))
+            .field(
+                "parent_span_id",
+                &crate::trace::context::hex(&self.parent_span_id),
+            )
+            .field("start", &self.start)
+            .field("end", &self.end);
+        match RecordView::new(self) {
+            Ok(v) => d
+                .field("name", &v.name())
+                .field("attrs", &v.attrs().collect::<Vec<_>>()),
+            Err(e) => d.field("invalid", &e),
+        };
+        d.finish()
+    }
+}

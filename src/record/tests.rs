@@ -188,3 +188,25 @@ fn cut_utf8_never_splits_a_character() {
         assert!(c.len() <= max && s.starts_with(c));
     }
 }
+
+#[test]
+fn map_times_rewrites_span_and_event_times() {
+    let mut r = Record::new("n");
+    ids(&mut r);
+    r.start = 10;
+    r.end = 20;
+    r.push_attr("a", Value::I64(1));
+    r.push_event(15, "e1", &[("k", Value::Bool(true))]);
+    r.push_event(17, "e2", &[]);
+    r.map_times(|t| t * 1000);
+    let v = RecordView::new(&r).unwrap();
+    assert_eq!((v.start(), v.end()), (10_000, 20_000));
+    let times: Vec<u64> = v
+        .entries()
+        .filter_map(|e| match e {
+            EntryView::Event { time, .. } => Some(time),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times, vec![15_000, 17_000]);
+}
