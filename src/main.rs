@@ -1,6 +1,18 @@
-//! The `ringside` command line.
+//! The `ringside` command line: the sidecar, the demo, and the analysis tools.
 
-fn main() {
-    eprintln!("ringside: nothing here yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ringside: error: {e:#}");
+            ExitCode::from(cli::exit::for_error(&e))
+        }
+    }
 }
