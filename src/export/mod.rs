@@ -68,3 +68,5 @@ pub trait Exporter: Send {
         cursor: SpoolCursor,
     ) -> Result<ExportOutcome, ExportError>;
 }
+
+pub mod otlp;
