@@ -4,5 +4,7 @@
 
 pub mod config;
 pub mod logging;
+pub mod metrics;
+pub mod sample;
 pub mod spans;
 pub mod spool;

@@ -1,0 +1,1 @@
+//! Standard variables (to be written).

@@ -1,0 +1,1 @@
+//! Self-metrics (to be written).
