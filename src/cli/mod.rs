@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config_args;
 pub mod exit;
 
 /// Near-zero-cost span tracing for storage daemons.
