@@ -19,13 +19,17 @@ const MAX_NAME: usize = 64;
 pub(super) fn check_name(name: &str) -> io::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("spool reader name {name:?} must be 1 to {MAX_NAME} ASCII letters, digits, '-' or '_'"),
+            format!(
+                "spool reader name {name:?} must be 1 to {MAX_NAME} ASCII letters, digits, '-' or '_'"
+            ),
         ))
     }
 }
@@ -37,7 +41,12 @@ pub(super) fn cursor_path(dir: &Path, name: &str) -> PathBuf {
 
 /// Replaces reader `name`'s cursor file. A crash leaves either the old or the
 /// new file (a leftover `.tmp` is removed at the next open).
-pub(super) fn write_cursor(dir: &Path, name: &str, cursor: SpoolCursor, span_seq: u64) -> io::Result<()> {
+pub(super) fn write_cursor(
+    dir: &Path,
+    name: &str,
+    cursor: SpoolCursor,
+    span_seq: u64,
+) -> io::Result<()> {
     let path = cursor_path(dir, name);
     let tmp = dir.join(format!("{PREFIX}{name}.tmp"));
     let text = format!("{TAG} {} {} {span_seq}\n", cursor.segment, cursor.offset);
@@ -55,7 +64,10 @@ fn parse_cursor(text: &str) -> Option<(SpoolCursor, u64)> {
     let segment = fields.next()?.parse().ok()?;
     let offset = fields.next()?.parse().ok()?;
     let span_seq = fields.next()?.parse().ok()?;
-    fields.next().is_none().then_some((SpoolCursor { segment, offset }, span_seq))
+    fields
+        .next()
+        .is_none()
+        .then_some((SpoolCursor { segment, offset }, span_seq))
 }
 
 /// Every reader that has a cursor file in `dir`, with its cursor, or `None`
@@ -94,10 +106,20 @@ mod tests {
 
     #[test]
     fn cursor_text_round_trips_and_rejects_garbage() {
-        let c = SpoolCursor { segment: 7, offset: 4096 };
+        let c = SpoolCursor {
+            segment: 7,
+            offset: 4096,
+        };
         let text = format!("{TAG} 7 4096 99\n");
         assert_eq!(parse_cursor(&text), Some((c, 99)));
-        for bad in ["", "ringside-spool-cursor 1 7 4096\n", "ringside-spool-cursor 1 7 4096 99", "x 7 4096 99\n", "ringside-spool-cursor 1 7 4096 99 1\n", "ringside-spool-cursor 1 -7 4096 99\n"] {
+        for bad in [
+            "",
+            "ringside-spool-cursor 1 7 4096\n",
+            "ringside-spool-cursor 1 7 4096 99",
+            "x 7 4096 99\n",
+            "ringside-spool-cursor 1 7 4096 99 1\n",
+            "ringside-spool-cursor 1 -7 4096 99\n",
+        ] {
             assert_eq!(parse_cursor(bad), None, "{bad:?}");
         }
     }
@@ -108,7 +130,11 @@ mod tests {
             assert!(check_name(good).is_ok(), "{good}");
         }
         for bad in ["", "../x", "a.tmp", "a b", &"x".repeat(65)] {
-            assert_eq!(check_name(bad).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{bad}");
+            assert_eq!(
+                check_name(bad).unwrap_err().kind(),
+                io::ErrorKind::InvalidInput,
+                "{bad}"
+            );
         }
     }
 }

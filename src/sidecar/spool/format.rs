@@ -26,6 +26,9 @@ pub(super) const KIND_POSITIONS: u8 = 1;
 pub(super) const KIND_BATCH: u8 = 2;
 /// Entry kind: a ring was forgotten (drained and removed).
 pub(super) const KIND_FORGET: u8 = 3;
+/// Flag of a batch entry: its ring id and end position are a ring position to
+/// record (without it they are zero and mean nothing).
+pub(super) const FLAG_RING_POSITION: u8 = 1;
 
 /// The segment file header for segment `seq`.
 pub(super) fn file_header(seq: u64) -> [u8; FILE_HEADER_LEN] {
@@ -66,6 +69,8 @@ pub(super) fn check_file_header(bytes: &[u8], seq: u64) -> FileHeader {
 pub(super) struct Entry<'a> {
     /// `KIND_*`; unknown kinds are passed on for the caller to skip.
     pub kind: u8,
+    /// `FLAG_*` bits.
+    pub flags: u8,
     /// When it was written, Unix nanoseconds.
     pub unix_ns: u64,
     /// Spans appended to the spool before this entry.
@@ -97,6 +102,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Entry<'_>> {
     }
     Some(Entry {
         kind: whole[12],
+        flags: whole[13],
         unix_ns: u64::from_le_bytes(whole[16..24].try_into().ok()?),
         span_seq: u64::from_le_bytes(whole[24..32].try_into().ok()?),
         len,
@@ -118,6 +124,7 @@ fn finish_entry(
     buf: &mut [u8],
     start: usize,
     kind: u8,
+    flags: u8,
     unix_ns: u64,
     span_seq: u64,
 ) -> Result<usize, String> {
@@ -127,7 +134,8 @@ fn finish_entry(
     entry[..4].copy_from_slice(&ENTRY_MAGIC);
     entry[8..12].copy_from_slice(&len.to_le_bytes());
     entry[12] = kind;
-    entry[13..16].fill(0);
+    entry[13] = flags;
+    entry[14..16].fill(0);
     entry[16..24].copy_from_slice(&unix_ns.to_le_bytes());
     entry[24..32].copy_from_slice(&span_seq.to_le_bytes());
     let crc = crc32fast::hash(&entry[8..]);
@@ -151,7 +159,7 @@ pub(super) fn encode_positions(
         buf.extend_from_slice(&ring.to_le_bytes());
         buf.extend_from_slice(&pos.to_le_bytes());
     }
-    finish_entry(buf, start, KIND_POSITIONS, unix_ns, span_seq)
+    finish_entry(buf, start, KIND_POSITIONS, 0, unix_ns, span_seq)
 }
 
 /// Decodes a positions snapshot body.
@@ -177,7 +185,7 @@ pub(super) fn encode_forget(
 ) -> Result<usize, String> {
     let start = begin_entry(buf);
     buf.extend_from_slice(&ring_id.to_le_bytes());
-    finish_entry(buf, start, KIND_FORGET, unix_ns, span_seq)
+    finish_entry(buf, start, KIND_FORGET, 0, unix_ns, span_seq)
 }
 
 /// Decodes a forget body: the ring id.
@@ -187,13 +195,13 @@ pub(super) fn decode_forget(body: &[u8]) -> Option<u64> {
     r.0.is_empty().then_some(ring)
 }
 
-/// Appends a batch entry to `buf`; returns its length. Fails, leaving `buf`
-/// as it was, when a resource string or list is too long for the format.
+/// Appends a batch entry to `buf`; returns its length. `ring` is the ring
+/// position to record, if any. Fails, leaving `buf` as it was, when a
+/// resource string or list is too long for the format.
 pub(super) fn encode_batch(
     buf: &mut Vec<u8>,
     batch: &SpanBatch,
-    ring_id: u64,
-    end_pos: u64,
+    ring: Option<(u64, u64)>,
     unix_ns: u64,
     span_seq: u64,
 ) -> Result<usize, String> {
@@ -205,7 +213,10 @@ pub(super) fn encode_batch(
         }
     }
     if res.attributes.len() > u16::MAX as usize {
-        return Err(format!("{} resource attributes are too many to spool", res.attributes.len()));
+        return Err(format!(
+            "{} resource attributes are too many to spool",
+            res.attributes.len()
+        ));
     }
     for (k, v) in &res.attributes {
         if k.len() > u16::MAX as usize || v.len() > u16::MAX as usize {
@@ -215,6 +226,12 @@ pub(super) fn encode_batch(
     let count = u32::try_from(batch.records.len())
         .map_err(|_| format!("{} records are too many for one entry", batch.records.len()))?;
 
+    let (ring_id, end_pos) = ring.unwrap_or((0, 0));
+    let flags = if ring.is_some() {
+        FLAG_RING_POSITION
+    } else {
+        0
+    };
     let start = begin_entry(buf);
     buf.extend_from_slice(&ring_id.to_le_bytes());
     buf.extend_from_slice(&end_pos.to_le_bytes());
@@ -229,7 +246,8 @@ pub(super) fn encode_batch(
         put_str(buf, v);
     }
     buf.extend_from_slice(bytemuck::cast_slice::<Record, u8>(&batch.records));
-    finish_entry(buf, start, KIND_BATCH, unix_ns, span_seq).inspect_err(|_| buf.truncate(start))
+    finish_entry(buf, start, KIND_BATCH, flags, unix_ns, span_seq)
+        .inspect_err(|_| buf.truncate(start))
 }
 
 fn put_str(buf: &mut Vec<u8>, s: &str) {
@@ -256,7 +274,11 @@ pub(super) fn batch_head(body: &[u8]) -> Option<BatchHead> {
     r.u64()?;
     r.u32()?;
     let count = r.u32()?;
-    Some(BatchHead { ring_id, end_pos, count })
+    Some(BatchHead {
+        ring_id,
+        end_pos,
+        count,
+    })
 }
 
 /// Decodes a whole batch body: its head, the resource and the raw record bytes
@@ -279,7 +301,13 @@ pub(super) fn decode_batch(body: &[u8]) -> Option<(BatchHead, Resource, &[u8])> 
     if records.len() != head.count as usize * RECORD_SIZE {
         return None;
     }
-    let resource = Resource { service, pid, host, ring_id: res_ring, attributes };
+    let resource = Resource {
+        service,
+        pid,
+        host,
+        ring_id: res_ring,
+        attributes,
+    };
     Some((head, resource, records))
 }
 

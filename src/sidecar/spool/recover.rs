@@ -30,22 +30,30 @@ pub(super) struct Recovered {
 
 /// Scans `dir` (which the caller has locked).
 pub(super) fn recover(dir: &Path) -> io::Result<Recovered> {
+    let mut rec = Recovered::default();
     let mut seqs = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".tmp") {
+        let Some(name) = name.to_str() else {
+            rec.report.unknown_files += 1;
+            continue;
+        };
+        let ours_tmp =
+            name.ends_with(".seg.tmp") || (name.starts_with("cursor.") && name.ends_with(".tmp"));
+        if ours_tmp {
             // A segment or cursor file that was being written when we stopped;
             // the rename that would have published it never happened.
             let _ = fs::remove_file(entry.path());
         } else if let Some(seq) = parse_segment_name(name) {
             seqs.push(seq);
+        } else if name != "lock" && !name.starts_with("cursor.") {
+            log::warn!("spool {}: ignoring foreign file {name:?}", dir.display());
+            rec.report.unknown_files += 1;
         }
     }
     seqs.sort_unstable();
 
-    let mut rec = Recovered::default();
     for (i, &seq) in seqs.iter().enumerate() {
         scan_segment(dir, seq, i + 1 == seqs.len(), &mut rec)?;
     }
@@ -53,12 +61,33 @@ pub(super) fn recover(dir: &Path) -> io::Result<Recovered> {
     rec.report.segments = rec.state.segments.len() as u64;
 
     let (start, start_span_seq) = rec.state.start();
+    let end = rec.state.end();
     for (name, cursor) in load_cursors(dir)? {
-        let (acked, acked_span_seq) = cursor.unwrap_or_else(|| {
+        let (mut acked, mut acked_span_seq) = cursor.unwrap_or_else(|| {
+            log::warn!("spool {}: unreadable cursor file of reader {name:?}; it restarts at the oldest data", dir.display());
             rec.report.bad_cursor_files += 1;
             (start, start_span_seq)
         });
-        rec.state.readers.insert(name, ReaderState { acked, acked_span_seq, attached: false });
+        if acked > end && !rec.state.segments.is_empty() {
+            // The data it pointed into is gone (lost with a damaged segment).
+            (acked, acked_span_seq) = (end, rec.next_span_seq);
+        }
+        rec.state.readers.insert(
+            name,
+            ReaderState {
+                acked,
+                acked_span_seq,
+                attached: false,
+            },
+        );
+    }
+    if rec.state.segments.is_empty() {
+        // Every segment is gone: number the next one, and its spans, after
+        // everything a reader has seen, so that cursors stay ordered.
+        for r in rec.state.readers.values() {
+            rec.last_seq = rec.last_seq.max(r.acked.segment);
+            rec.next_span_seq = rec.next_span_seq.max(r.acked_span_seq);
+        }
     }
     Ok(rec)
 }
@@ -168,8 +197,10 @@ fn apply(e: &format::Entry<'_>, meta: &mut SegmentMeta, rec: &mut Recovered) -> 
         },
         format::KIND_BATCH => match format::batch_head(e.body) {
             Some(head) => {
-                let pos = rec.positions.entry(head.ring_id).or_insert(0);
-                *pos = (*pos).max(head.end_pos);
+                if e.flags & format::FLAG_RING_POSITION != 0 {
+                    let pos = rec.positions.entry(head.ring_id).or_insert(head.end_pos);
+                    *pos = (*pos).max(head.end_pos);
+                }
                 spans = u64::from(head.count);
                 meta.entries += 1;
                 meta.spans += spans;

@@ -62,7 +62,12 @@ impl SegmentFile {
 
     /// Wraps an open file.
     pub fn from_file(seq: u64, file: File) -> SegmentFile {
-        SegmentFile { seq, file, buf: Vec::new(), buf_at: 0 }
+        SegmentFile {
+            seq,
+            file,
+            buf: Vec::new(),
+            buf_at: 0,
+        }
     }
 
     /// The file.
@@ -83,7 +88,10 @@ impl SegmentFile {
             self.buf.resize(len, 0);
             let mut filled = 0;
             while filled < len {
-                match self.file.read_at(&mut self.buf[filled..], at + filled as u64) {
+                match self
+                    .file
+                    .read_at(&mut self.buf[filled..], at + filled as u64)
+                {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -122,7 +130,9 @@ impl SegmentFile {
             if window.len() < ENTRY_HEADER_LEN {
                 break; // the file ends before `end`: no room for an entry
             }
-            let found = window.windows(ENTRY_MAGIC.len()).position(|w| w == ENTRY_MAGIC);
+            let found = window
+                .windows(ENTRY_MAGIC.len())
+                .position(|w| w == ENTRY_MAGIC);
             let Some(i) = found else {
                 // Keep the last bytes: a magic may straddle the window's end.
                 at += (window.len().saturating_sub(ENTRY_MAGIC.len() - 1)).max(1) as u64;

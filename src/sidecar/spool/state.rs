@@ -52,8 +52,10 @@ pub(super) struct State {
     pub readers: HashMap<String, ReaderState>,
     /// Batch entries deleted by the size cap before every reader had them.
     pub dropped_entries: u64,
-    /// Spans in those entries.
+    /// Spans in those entries that the slowest reader had not acknowledged.
     pub dropped_spans: u64,
+    /// Damaged entries and segment headers skipped since the open.
+    pub corrupt_entries: u64,
     /// The appender is gone: no more data will come.
     pub closed: bool,
 }
@@ -90,7 +92,11 @@ pub(super) enum Located {
 impl Shared {
     /// Wraps recovered state.
     pub fn new(dir: PathBuf, state: State) -> Shared {
-        Shared { dir, state: Mutex::new(state), appended: Condvar::new() }
+        Shared {
+            dir,
+            state: Mutex::new(state),
+            appended: Condvar::new(),
+        }
     }
 
     /// Locks the state. A panic elsewhere while holding the lock leaves the
@@ -123,7 +129,10 @@ impl State {
     /// The cursor just after the last committed entry.
     pub fn end(&self) -> SpoolCursor {
         match self.segments.last_key_value() {
-            Some((&segment, meta)) => SpoolCursor { segment, offset: meta.len },
+            Some((&segment, meta)) => SpoolCursor {
+                segment,
+                offset: meta.len,
+            },
             None => SpoolCursor::default(),
         }
     }
@@ -149,7 +158,10 @@ impl State {
                     self.segments.range(seq + 1..).next().map(|(&s, _)| s)
                 },
             },
-            Some((&seq, meta)) => Located::Gone { seq, first_span_seq: meta.first_span_seq },
+            Some((&seq, meta)) => Located::Gone {
+                seq,
+                first_span_seq: meta.first_span_seq,
+            },
             None => Located::Beyond,
         }
     }
@@ -160,11 +172,13 @@ impl State {
         if self.segments.len() < 2 {
             return None;
         }
+        let slowest = self.readers.values().map(|r| r.acked_span_seq).min();
         let (seq, meta) = self.segments.pop_first()?;
         self.bytes -= meta.len;
         self.entries -= meta.entries;
         self.dropped_entries += meta.entries;
-        self.dropped_spans += meta.spans;
+        let unacked_from = slowest.map_or(meta.first_span_seq, |s| s.max(meta.first_span_seq));
+        self.dropped_spans += meta.end_span_seq.saturating_sub(unacked_from);
         Some(seq)
     }
 
@@ -178,7 +192,9 @@ impl State {
         };
         let mut gone = Vec::new();
         while self.segments.len() > 1 {
-            let Some((&seq, meta)) = self.segments.first_key_value() else { break };
+            let Some((&seq, meta)) = self.segments.first_key_value() else {
+                break;
+            };
             let acked = seq < min.segment || (seq == min.segment && min.offset >= meta.len);
             if !acked {
                 break;
