@@ -184,7 +184,7 @@ fn spans_of_one_trace_agree() {
         let mut b = batch(&res, vec![span(id, 1), child]);
         s.sample(&mut b, Instant::now());
         assert!(
-            b.len() == 0 || b.len() == 2,
+            b.is_empty() || b.len() == 2,
             "root and local child decided apart"
         );
     }
