@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check_config;
 mod clock;
 mod config_args;
 pub mod exit;
@@ -21,11 +22,14 @@ pub struct Cli {
 enum Command {
     /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
     Clock(clock::ClockArgs),
+    /// Validate the sidecar configuration (file, OTEL_* variables, flags) and print the result
+    CheckConfig(check_config::CheckConfigArgs),
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Clock(args) => clock::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
     }
 }
