@@ -22,6 +22,9 @@ const OTEL_VARS: &[&str] = &[
     "OTEL_RESOURCE_ATTRIBUTES",
 ];
 
+/// File text, variables set, text the error must contain.
+type BadCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 fn check(file: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringside"));
     cmd.arg("check-config").arg("--config").arg(file);
@@ -81,7 +84,7 @@ fn valid_config_prints_the_effective_settings() {
 fn bad_configs_exit_2_naming_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     let otlp = "[[exporters]]\nkind = \"otlp\"\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\n";
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[BadCase] = &[
         (
             "[sampling]\nratio = 1.5\n",
             &[],
