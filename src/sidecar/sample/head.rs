@@ -9,7 +9,7 @@
 //! ratio keeps the same traces, and a sidecar with a higher ratio keeps a
 //! superset of what one with a lower ratio keeps.
 
-use crate::record::{Record, RecordView};
+use crate::record::Record;
 
 /// 2^56: the randomness space, and the threshold that rejects everything.
 pub const RANDOMNESS_SPACE: u64 = 1 << 56;
@@ -31,10 +31,11 @@ pub fn threshold(ratio: f64) -> u64 {
 /// The trace's 56-bit randomness: `rv` from the `ot` tracestate entry if it
 /// is well formed, else the rightmost 7 bytes of the trace id.
 pub fn randomness(rec: &Record) -> u64 {
-    if let Some(rv) = RecordView::new(rec)
-        .ok()
-        .and_then(|v| v.trace_state().and_then(explicit_randomness))
-    {
+    let explicit = rec
+        .trace_state_bytes()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(explicit_randomness);
+    if let Some(rv) = explicit {
         return rv;
     }
     let mut low = [0u8; 8];
