@@ -178,6 +178,7 @@ impl Sampler {
             counts,
             ..
         } = self;
+        let mut limiter = rates.limiter(&resource.service, now);
         batch.records.retain(|rec: &Record| {
             let verdict = head::decide(rec, *threshold, *parent_based);
             let reason = match verdict {
@@ -201,7 +202,7 @@ impl Sampler {
                     }
                 }
             };
-            if !rates.take(&resource.service, now) {
+            if limiter.as_mut().is_some_and(|l| !l.take(now)) {
                 counts.dropped[Reason::RateLimited as usize] += 1;
                 return false;
             }

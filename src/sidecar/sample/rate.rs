@@ -80,19 +80,37 @@ impl RateLimits {
         self.rate > 0.0
     }
 
-    /// Takes one token from `service`'s bucket; always true when off.
-    pub fn take(&mut self, service: &str, now: Instant) -> bool {
+    /// The bucket of `service` (created full on first use), `None` when the
+    /// limit is off. Look it up once per batch, then [`Limiter::take`] per span.
+    pub fn limiter(&mut self, service: &str, now: Instant) -> Option<Limiter<'_>> {
         if !self.enabled() {
-            return true;
+            return None;
         }
         let (rate, burst) = (self.rate, self.burst);
-        let bucket = match self.buckets.get_mut(service) {
-            Some(b) => b,
-            None => self
-                .buckets
-                .entry(service.to_string())
-                .or_insert(TokenBucket::full(burst, now)),
-        };
-        bucket.take(rate, burst, now)
+        if !self.buckets.contains_key(service) {
+            self.buckets
+                .insert(service.to_string(), TokenBucket::full(burst, now));
+        }
+        let bucket = self.buckets.get_mut(service)?;
+        Some(Limiter {
+            bucket,
+            rate,
+            burst,
+        })
+    }
+}
+
+/// One service's bucket with the current settings.
+#[derive(Debug)]
+pub struct Limiter<'a> {
+    bucket: &'a mut TokenBucket,
+    rate: f64,
+    burst: f64,
+}
+
+impl Limiter<'_> {
+    /// Takes one token if there is one (after refilling up to `now`).
+    pub fn take(&mut self, now: Instant) -> bool {
+        self.bucket.take(self.rate, self.burst, now)
     }
 }
