@@ -6,6 +6,7 @@
 pub mod config;
 pub mod deliver;
 pub mod logging;
+pub mod notify;
 pub mod run;
 pub mod source;
 pub mod spans;

@@ -20,6 +20,8 @@ use super::source::Source;
 use super::spool::{Spool, SpoolLimits};
 
 mod os;
+mod supervise;
+use supervise::Supervisor;
 use os::{drain_fd, ensure_ring_dir, read_signals, signal_fd, watch_dir};
 
 const SIGNALS: Token = Token(0);
@@ -56,6 +58,7 @@ pub struct Sidecar {
     spool: Spool,
     delivery: Option<Delivery>,
     last_sync: Instant,
+    supervisor: Supervisor,
 }
 
 impl Sidecar {
@@ -125,6 +128,7 @@ impl Sidecar {
             spool,
             delivery: Some(delivery),
             last_sync: Instant::now(),
+            supervisor: Supervisor::from_env(),
         })
     }
 
@@ -141,8 +145,16 @@ impl Sidecar {
         let mut events = Events::with_capacity(64);
         let idle_max = Duration::from_millis(self.config.rings.idle_poll_ms);
         let mut wait = Duration::from_millis(1);
+        let status = format!("draining {} rings", self.source.ring_count());
+        self.supervisor.ready(&status);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+            if self.supervisor.stalled() {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            self.supervisor.turn();
+            let this_wait = self.supervisor.max_wait().map_or(wait, |m| wait.min(m));
+            if let Err(e) = self.poll.poll(&mut events, Some(this_wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e).context("poll failed");
                 }
@@ -238,6 +250,7 @@ impl Sidecar {
     }
 
     fn shut_down(mut self) -> anyhow::Result<()> {
+        self.supervisor.stopping();
         log::info!("stopping: draining rings");
         // Drain until the rings are empty, bounded so a writer that keeps
         // writing cannot hold the shutdown forever.
