@@ -24,7 +24,10 @@ impl Supervisor {
     /// From `$NOTIFY_SOCKET`, `$WATCHDOG_USEC`/`$WATCHDOG_PID` and the fault switch.
     pub(super) fn from_env() -> Supervisor {
         let notifier = Notifier::from_env();
-        let ping_every = notifier.as_ref().and_then(Notifier::watchdog_interval).map(|d| d / 2);
+        let ping_every = notifier
+            .as_ref()
+            .and_then(Notifier::watchdog_interval)
+            .map(|d| d / 2);
         Supervisor {
             notifier,
             ping_every,
@@ -57,7 +60,10 @@ impl Supervisor {
 
     /// Called every loop turn: pings the watchdog when half its period passed.
     pub(super) fn turn(&mut self) {
-        if self.ping_every.is_some_and(|every| self.last_ping.elapsed() >= every) {
+        if self
+            .ping_every
+            .is_some_and(|every| self.last_ping.elapsed() >= every)
+        {
             self.ping();
         }
     }
