@@ -9,6 +9,7 @@ mod check_config;
 mod clock;
 mod config_args;
 pub mod exit;
+mod run;
 
 /// Near-zero-cost span tracing for storage daemons.
 #[derive(Parser, Debug)]
@@ -22,6 +23,8 @@ pub struct Cli {
 enum Command {
     /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
     Clock(clock::ClockArgs),
+    /// Run the sidecar: drain rings, spool, export
+    Run(run::RunArgs),
     /// Validate the sidecar configuration (file, OTEL_* variables, flags) and print the result
     CheckConfig(check_config::CheckConfigArgs),
 }
@@ -30,6 +33,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Clock(args) => clock::run(args),
+        Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => check_config::run(args),
     }
 }
