@@ -27,7 +27,7 @@ pub fn run(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
         None => "built-in defaults (no file)".to_string(),
     };
     print!("configuration is valid ({source})\n{}", summary(&config));
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(super::exit::OK))
 }
 
 /// One `key = value` line per setting, exporters one per line.
