@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -507,4 +508,100 @@ fn reconfigure_changes_rules_and_keeps_counters() {
     let mut b = batch(&res, vec![span([0xff; 16], 1)]);
     s.sample(&mut b, t0);
     assert!(b.is_empty());
+}
+
+#[test]
+fn kept_fraction_is_within_one_percent_over_a_million_traces() {
+    let res = resource("svc");
+    // Relative 1%: at least 3 standard deviations for every ratio here.
+    for (seed, ratio) in [(1u64, 0.1), (2, 0.25), (3, 0.5), (4, 0.9)] {
+        let mut s = Sampler::new(&config(ratio));
+        let mut ids_gen = Ids(seed);
+        let mut kept = 0usize;
+        let total = 1_000_000usize;
+        let mut b = batch(&res, Vec::with_capacity(10_000));
+        for _ in 0..total / 10_000 {
+            b.records.clear();
+            b.records
+                .extend((0..10_000).map(|i| span(ids_gen.trace_id(), i)));
+            s.sample(&mut b, Instant::now());
+            kept += b.len();
+        }
+        let fraction = kept as f64 / total as f64;
+        assert!(
+            (fraction - ratio).abs() <= ratio * 0.01 + 1e-9,
+            "ratio {ratio}: kept {fraction}"
+        );
+    }
+}
+
+#[test]
+fn tail_keeps_every_span_of_every_error_trace() {
+    let mut s = Sampler::new(&SamplingConfig {
+        tail: TailConfig {
+            max_traces: 10_000,
+            ..tail_config(0.1).tail
+        },
+        ..tail_config(0.1)
+    });
+    let res = resource("svc");
+    let mut ids_gen = Ids(77);
+    const TRACES: usize = 2000;
+    const SPANS: u64 = 8;
+    let ids: Vec<[u8; 16]> = (0..TRACES).map(|_| ids_gen.trace_id()).collect();
+    // Traces with an error, and at which of their spans.
+    let errors: Vec<Option<u64>> = (0..TRACES)
+        .map(|_| (ids_gen.next_u64() % 20 == 0).then(|| ids_gen.next_u64() % SPANS))
+        .collect();
+    // Spans interleaved across 50 traces in flight at a time.
+    let t0 = Instant::now();
+    let mut kept: HashSet<([u8; 16], u64)> = HashSet::new();
+    let mut out = Vec::new();
+    for group in 0..TRACES / 50 {
+        let mut records = Vec::new();
+        for n in 0..SPANS {
+            for t in group * 50..(group + 1) * 50 {
+                let mut r = span(ids[t], n);
+                if errors[t] == Some(n) {
+                    r.set_status(StatusCode::Error, "io error");
+                }
+                records.push(r);
+            }
+        }
+        let now = t0 + Duration::from_millis(group as u64 * 10);
+        let mut b = batch(&res, records);
+        s.sample(&mut b, now);
+        s.release(now, &mut out);
+        for r in b
+            .records
+            .iter()
+            .copied()
+            .chain(out.drain(..).flat_map(|b| b.records))
+        {
+            kept.insert((r.trace_id, u64::from_le_bytes(r.span_id) - 1));
+        }
+    }
+    s.release(t0 + Duration::from_secs(3600), &mut out);
+    assert!(out.is_empty());
+    let threshold = head::threshold(0.1);
+    let mut error_traces = 0;
+    for t in 0..TRACES {
+        let n_kept = (0..SPANS).filter(|&n| kept.contains(&(ids[t], n))).count() as u64;
+        let head_keeps = head::randomness(&span(ids[t], 0)) >= threshold;
+        if errors[t].is_some() {
+            error_traces += 1;
+            assert_eq!(n_kept, SPANS, "error trace {t} lost spans");
+        } else if head_keeps {
+            assert_eq!(n_kept, SPANS, "head-kept trace {t} split");
+        } else {
+            assert_eq!(n_kept, 0, "trace {t} without error kept");
+        }
+    }
+    assert!(error_traces > 50, "{error_traces}");
+    let st = s.stats();
+    assert_eq!(st.dropped(Reason::TailBufferFull), 0);
+    assert_eq!(
+        st.kept_total() + st.dropped_total(),
+        (TRACES as u64) * SPANS
+    );
 }
