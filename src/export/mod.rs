@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+pub mod console;
 pub mod jsonl;
 
 use crate::sidecar::spans::SpanBatch;
@@ -82,6 +83,10 @@ pub fn build_all(config: &crate::sidecar::config::Config) -> anyhow::Result<Vec<
             ExporterConfig::Jsonl { path, rotate_bytes, keep } => {
                 out.push(Box::new(jsonl::JsonlExporter::new(path, *rotate_bytes, *keep)))
             }
+            ExporterConfig::Otlp { .. } => out.push(Box::new(otlp::OtlpHttpExporter::new(
+                &otlp::OtlpSettings::from_config(e, config.batch.max_bytes)?,
+            )?)),
+            ExporterConfig::Console {} => out.push(Box::new(console::ConsoleExporter::new())),
             other => anyhow::bail!("exporter {} is not available in this build yet", other.name()),
         }
     }
