@@ -197,9 +197,16 @@ impl Exporter for OtlpHttpExporter {
         };
         let all = super::chunks(batches);
         let total: usize = batches.iter().map(|b| b.records.len()).sum();
+        // Records in the last piece cut to the size limit: the next piece
+        // starts from there rather than from everything left.
+        let mut piece_hint = total;
         while progress.records_done < total {
             let start = progress.records_done;
-            let (n, spans) = self.encode_fitting(&all, start, total - start);
+            let want = (total - start).min(piece_hint);
+            let (n, spans) = self.encode_fitting(&all, start, want);
+            if n > 0 && n < want {
+                piece_hint = n;
+            }
             if n == 0 {
                 log::warn!(
                     exporter = "otlp", bytes = self.body.len(), limit = self.max_request_bytes;
