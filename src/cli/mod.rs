@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod clock;
+mod config_args;
 pub mod exit;
 
 /// Near-zero-cost span tracing for storage daemons.
@@ -16,9 +18,14 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
+    Clock(clock::ClockArgs),
+}
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Clock(args) => clock::run(args),
+    }
 }

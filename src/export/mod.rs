@@ -75,19 +75,30 @@ pub trait Exporter: Send {
 pub mod otlp;
 
 /// Builds the exporters the configuration names.
-pub fn build_all(config: &crate::sidecar::config::Config) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
+pub fn build_all(
+    config: &crate::sidecar::config::Config,
+) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
     use crate::sidecar::config::ExporterConfig;
     let mut out: Vec<Box<dyn Exporter>> = Vec::new();
     for e in &config.exporters {
         match e {
-            ExporterConfig::Jsonl { path, rotate_bytes, keep } => {
-                out.push(Box::new(jsonl::JsonlExporter::new(path, *rotate_bytes, *keep)))
-            }
+            ExporterConfig::Jsonl {
+                path,
+                rotate_bytes,
+                keep,
+            } => out.push(Box::new(jsonl::JsonlExporter::new(
+                path,
+                *rotate_bytes,
+                *keep,
+            ))),
             ExporterConfig::Otlp { .. } => out.push(Box::new(otlp::OtlpHttpExporter::new(
                 &otlp::OtlpSettings::from_config(e, config.batch.max_bytes)?,
             )?)),
             ExporterConfig::Console {} => out.push(Box::new(console::ConsoleExporter::new())),
-            other => anyhow::bail!("exporter {} is not available in this build yet", other.name()),
+            other => anyhow::bail!(
+                "exporter {} is not available in this build yet",
+                other.name()
+            ),
         }
     }
     Ok(out)
