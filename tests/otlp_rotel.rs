@@ -85,23 +85,30 @@ impl Rotel {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", agent.display()));
-        let rotel = Rotel {
+        let mut rotel = Rotel {
             child,
             endpoint: format!("http://127.0.0.1:{http}/v1/traces"),
             output,
             dir,
         };
         rotel.wait_for(
-            || TcpStream::connect(("127.0.0.1", http)).is_ok(),
+            |_| TcpStream::connect(("127.0.0.1", http)).is_ok(),
             "listening",
         );
         rotel
     }
 
-    /// Polls `ready` until it holds; panics with rotel's output after 20 s.
-    fn wait_for(&self, mut ready: impl FnMut() -> bool, what: &str) {
+    /// Polls `ready` until it holds; panics with rotel's output if rotel
+    /// exits or 20 s pass.
+    fn wait_for(&mut self, mut ready: impl FnMut(&Rotel) -> bool, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready() {
+        while !ready(self) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "rotel-agent exited ({status}); its output:\n{}",
+                    self.output()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "rotel-agent not {what} after 20 s; its output:\n{}",
@@ -116,9 +123,9 @@ impl Rotel {
     }
 
     /// Waits until rotel has printed `spans` spans in all, and returns its output.
-    fn printed(&self, spans: usize) -> String {
+    fn printed(&mut self, spans: usize) -> String {
         self.wait_for(
-            || self.output().matches("Span #").count() >= spans,
+            |r| r.output().matches("Span #").count() >= spans,
             "printing",
         );
         self.output()
@@ -138,7 +145,7 @@ fn span_count(batches: &[SpanBatch]) -> u64 {
 }
 
 fn export_to_rotel(test: &str, protocol: Protocol, compression: Compression) -> String {
-    let rotel = Rotel::start(test);
+    let mut rotel = Rotel::start(test);
     let mut s = OtlpSettings::new(&rotel.endpoint);
     s.protocol = protocol;
     s.compression = compression;
