@@ -51,8 +51,13 @@ pub fn run(args: ClockArgs) -> anyhow::Result<ExitCode> {
     let header = Calibration::measure();
     let mut sidecar = TickConverter::new();
     if !args.json {
-        println!("source {source:?}: tick read {tick:.1} ns, CLOCK_MONOTONIC {mono:.1} ns, CLOCK_REALTIME {real:.1} ns (median of 7 × {N} reads)");
-        println!("{:>4}  {:>18}  {:>18}", "s", "header error ns", "sidecar error ns");
+        println!(
+            "source {source:?}: tick read {tick:.1} ns, CLOCK_MONOTONIC {mono:.1} ns, CLOCK_REALTIME {real:.1} ns (median of 7 × {N} reads)"
+        );
+        println!(
+            "{:>4}  {:>18}  {:>18}",
+            "s", "header error ns", "sidecar error ns"
+        );
     }
     let mut samples = Vec::new();
     for s in 1..=args.seconds {
@@ -66,7 +71,13 @@ pub fn run(args: ClockArgs) -> anyhow::Result<ExitCode> {
         }
         samples.push((s, header_err, sidecar_err));
     }
-    let max_abs = |f: fn(&(u64, i64, i64)) -> i64| samples.iter().map(|x| f(x).unsigned_abs()).max().unwrap_or(0);
+    let max_abs = |f: fn(&(u64, i64, i64)) -> i64| {
+        samples
+            .iter()
+            .map(|x| f(x).unsigned_abs())
+            .max()
+            .unwrap_or(0)
+    };
     let (header_max, sidecar_max) = (max_abs(|x| x.1), max_abs(|x| x.2));
     if args.json {
         let doc = serde_json::json!({
@@ -78,7 +89,10 @@ pub fn run(args: ClockArgs) -> anyhow::Result<ExitCode> {
         });
         println!("{doc}");
     } else {
-        println!("max |error| over {} s: header calibration {header_max} ns, sidecar converter {sidecar_max} ns", args.seconds);
+        println!(
+            "max |error| over {} s: header calibration {header_max} ns, sidecar converter {sidecar_max} ns",
+            args.seconds
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -50,7 +50,8 @@ impl ConfigArgs {
         let mut config = match &self.config {
             Some(path) => Config::load(path).map_err(|e| BadInput(e.to_string()))?,
             None if std::path::Path::new(DEFAULT_PATH).exists() => {
-                Config::load(std::path::Path::new(DEFAULT_PATH)).map_err(|e| BadInput(e.to_string()))?
+                Config::load(std::path::Path::new(DEFAULT_PATH))
+                    .map_err(|e| BadInput(e.to_string()))?
             }
             None => Config::default(),
         };
@@ -77,7 +78,9 @@ impl ConfigArgs {
             });
         }
         if let Some(p) = &self.store {
-            config.exporters.push(ExporterConfig::Sqlite { path: p.clone() });
+            config
+                .exporters
+                .push(ExporterConfig::Sqlite { path: p.clone() });
         }
         if self.console {
             config.exporters.push(ExporterConfig::Console {});

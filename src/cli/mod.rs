@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod clock;
 mod config_args;
 pub mod exit;
+mod run;
 
 /// Near-zero-cost span tracing for storage daemons.
 #[derive(Parser, Debug)]
@@ -21,11 +22,14 @@ pub struct Cli {
 enum Command {
     /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
     Clock(clock::ClockArgs),
+    /// Run the sidecar: drain rings, spool, export
+    Run(run::RunArgs),
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Clock(args) => clock::run(args),
+        Command::Run(args) => run::run(args),
     }
 }
