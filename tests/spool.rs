@@ -274,6 +274,11 @@ fn flipped_bytes_skip_one_entry_and_following_entries_are_read() {
     assert_eq!(spool.stats().corrupt_entries, 1);
     let (got, _, _) = drain(&mut spool.reader("r").unwrap());
     assert_eq!(got, [0, 1, 2, 6, 7, 8]);
+    assert_eq!(
+        spool.stats().corrupt_entries,
+        1,
+        "reading past the damage does not count it again"
+    );
     spool.append(&batch(&r, 9, 1), None).unwrap();
 }
 

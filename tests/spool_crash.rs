@@ -42,7 +42,6 @@ fn sigkill_during_appends_keeps_every_returned_append() {
         child(&dir);
     }
     let dir = test_dir("crash");
-    std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "sigkill_during_appends_keeps_every_returned_append",
@@ -50,7 +49,7 @@ fn sigkill_during_appends_keeps_every_returned_append() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, &dir)
+        .env(CHILD_ENV, &*dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

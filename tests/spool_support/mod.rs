@@ -9,12 +9,24 @@ use ringside::record::{Record, Value};
 use ringside::sidecar::spans::{Resource, SpanBatch};
 use ringside::sidecar::spool::{SpoolCursor, SpoolReader};
 
-/// A fresh, empty directory for one test (removed at the start, not the end,
-/// so a failed test leaves its spool behind to look at).
-pub fn test_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ringside-spool-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A fresh, empty directory, removed when dropped.
+pub struct TestDir(tempfile::TempDir);
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// A fresh, empty directory for one test.
+pub fn test_dir(name: &str) -> TestDir {
+    TestDir(
+        tempfile::Builder::new()
+            .prefix(&format!("ringside-spool-{name}-"))
+            .tempdir()
+            .expect("temporary directory"),
+    )
 }
 
 /// The resource of ring `ring_id` of `service`.

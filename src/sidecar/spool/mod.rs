@@ -9,8 +9,8 @@
 //! # On disk
 //!
 //! The directory holds segment files `<seq:020>.seg`, one cursor file
-//! `cursor.<name>` per reader (see [`cursors`]) and a `lock` file. A segment
-//! starts with a 16-byte header — `RSSPOOL`, format version (1), sequence
+//! `cursor.<name>` per reader (one line of text, replaced atomically) and a
+//! `lock` file. A segment starts with a 16-byte header — `RSSPOOL`, format version (1), sequence
 //! number (u64 LE) — followed by entries, all little-endian:
 //!
 //! | bytes | field                                                              |

@@ -172,13 +172,13 @@ impl SpoolReader {
                     Found::Damaged => {
                         cur.offset = seg.next_valid(at, len)?.unwrap_or(len);
                         if cur > self.warned_until {
-                            log::warn!(
+                            // Counted (and logged) by the recovery that found it.
+                            log::debug!(
                                 "spool reader {}: skipped damaged data at {at} in segment {}",
                                 self.name,
                                 seg.seq
                             );
                             self.warned_until = cur;
-                            self.shared.lock().corrupt_entries += 1;
                         }
                         continue;
                     }
