@@ -448,3 +448,15 @@ fn seek_positions_a_reader_and_clamps() {
         [4]
     );
 }
+
+#[test]
+fn a_spool_in_use_cannot_be_opened_twice() {
+    let dir = test_dir("twice");
+    let spool = Spool::open(&dir, ROOMY).unwrap();
+    let err = Spool::open(&dir, ROOMY)
+        .err()
+        .expect("the second open fails");
+    assert_eq!(err.kind(), std::io::ErrorKind::ResourceBusy, "{err}");
+    drop(spool);
+    Spool::open(&dir, ROOMY).expect("free again once the first is dropped");
+}
