@@ -99,7 +99,9 @@ pub struct ReadBatch {
     /// batches are exported.
     pub next: SpoolCursor,
     /// Spans the size cap deleted before this reader saw them, since its last
-    /// read.
+    /// [`SpoolReader::ack`] or [`SpoolReader::seek`]. Like the batches, the
+    /// count is repeated by every read until the ack, so that counting it at
+    /// each ack counts every lost span once.
     pub lost_spans: u64,
 }
 
