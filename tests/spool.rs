@@ -468,3 +468,32 @@ fn a_spool_in_use_cannot_be_opened_twice() {
     drop(spool);
     Spool::open(&dir, ROOMY).expect("free again once the first is dropped");
 }
+
+#[test]
+fn stats_count_pending_spans_and_their_age() {
+    let dir = test_dir("stats");
+    let mut spool = Spool::open(&dir, ROOMY).unwrap();
+    let r = resource("svc", 14);
+    assert_eq!(spool.stats().pending_spans, 0);
+    assert_eq!(spool.stats().oldest_pending_unix_ns, None);
+    let before = ringside::clock::unix_ns();
+    spool.append(&batch(&r, 0, 3), None).unwrap();
+    spool.append(&batch(&r, 3, 2), None).unwrap();
+    let mut reader = spool.reader("one").unwrap();
+    let stats = spool.stats();
+    assert_eq!(
+        (stats.pending_spans, stats.entries, stats.segments),
+        (5, 2, 1)
+    );
+    assert!(
+        stats.oldest_pending_unix_ns.is_some_and(|t| t >= before),
+        "{stats:?}"
+    );
+    assert_eq!(stats.bytes, fs::metadata(&segments(&dir)[0]).unwrap().len());
+    let first = reader.read(3, usize::MAX).unwrap();
+    reader.ack(first.next).unwrap();
+    assert_eq!(spool.stats().pending_spans, 2);
+    drain(&mut reader);
+    assert_eq!(spool.stats().pending_spans, 0);
+    assert_eq!(spool.stats().oldest_pending_unix_ns, None);
+}

@@ -117,8 +117,11 @@ pub struct SpoolStats {
     /// Spans appended but not yet acknowledged by the slowest reader (with no
     /// reader: every span in the spool).
     pub pending_spans: u64,
-    /// Write time (Unix ns) of the oldest batch entry still in the spool.
-    pub oldest_entry_unix_ns: Option<u64>,
+    /// For "age of the oldest record": write time (Unix ns) of the first batch
+    /// entry of the segment holding the slowest reader's oldest unacknowledged
+    /// data — at most a segment older than that data. `None` when nothing is
+    /// pending.
+    pub oldest_pending_unix_ns: Option<u64>,
     /// Spans deleted by the size cap before the slowest reader acknowledged them.
     pub dropped_spans: u64,
     /// Damaged entries (or segment headers) skipped since the spool was opened.
@@ -253,18 +256,27 @@ impl Spool {
     /// Current counters.
     pub fn stats(&self) -> SpoolStats {
         let st = self.shared.lock();
-        let slowest = st.readers.values().map(|r| r.acked_span_seq).min();
-        let oldest_kept = st.start().1;
+        let (oldest_kept_cursor, oldest_kept) = st.start();
+        let (from, acked) = st
+            .readers
+            .values()
+            .map(|r| (r.acked, r.acked_span_seq))
+            .min_by_key(|&(_, seq)| seq)
+            .unwrap_or((oldest_kept_cursor, oldest_kept));
+        let pending_spans = self.next_span_seq - acked.max(oldest_kept).min(self.next_span_seq);
+        let oldest_pending_unix_ns = if pending_spans == 0 {
+            None
+        } else {
+            st.segments
+                .range(from.segment..)
+                .find_map(|(_, m)| m.first_batch_ns)
+        };
         SpoolStats {
             bytes: st.bytes,
             segments: st.segments.len() as u64,
             entries: st.entries,
-            pending_spans: self.next_span_seq
-                - slowest
-                    .unwrap_or(oldest_kept)
-                    .max(oldest_kept)
-                    .min(self.next_span_seq),
-            oldest_entry_unix_ns: st.segments.values().find_map(|m| m.first_batch_ns),
+            pending_spans,
+            oldest_pending_unix_ns,
             dropped_spans: st.dropped_spans,
             corrupt_entries: st.corrupt_entries,
         }
