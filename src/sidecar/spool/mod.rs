@@ -235,7 +235,7 @@ impl Spool {
     /// configured) so they do not pin segments, and deletes what that frees.
     /// Readers currently open are kept.
     pub fn retain_readers(&mut self, names: &[&str]) -> io::Result<()> {
-        let gone = {
+        let (doomed, gone) = {
             let mut st = self.shared.lock();
             let doomed: Vec<String> = st
                 .readers
@@ -244,13 +244,16 @@ impl Spool {
                 .map(|(name, _)| name.clone())
                 .collect();
             for name in &doomed {
-                cursors::remove_cursor(&self.shared.dir, name)?;
                 st.readers.remove(name);
             }
-            st.take_acked()
+            (doomed, st.take_acked())
         };
         self.shared.unlink(&gone);
-        Ok(())
+        // A cursor file that cannot be removed brings its reader back at the
+        // next open, where the next call forgets it again.
+        doomed
+            .iter()
+            .try_for_each(|name| cursors::remove_cursor(&self.shared.dir, name))
     }
 
     /// Current counters.
@@ -283,8 +286,8 @@ impl Spool {
     }
 
     /// Tells readers that no more data will come: their [`SpoolReader::wait`]
-    /// returns at once. Appending after this still works (and wakes nobody
-    /// who is not polling). Also done on drop.
+    /// returns at once. Appending after this still works; readers find the
+    /// data when they next read. Also done on drop.
     pub fn close(&mut self) {
         self.shared.lock().closed = true;
         self.shared.appended.notify_all();
