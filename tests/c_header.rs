@@ -116,7 +116,9 @@ fn generate(root: &Path) -> String {
     for src in SOURCES {
         builder = builder.with_src(root.join(src));
     }
-    let bindings = builder.generate().expect("cbindgen parses the C ABI sources");
+    let bindings = builder
+        .generate()
+        .expect("cbindgen parses the C ABI sources");
     let mut out = Vec::new();
     bindings.write(&mut out);
     String::from_utf8(out).expect("cbindgen writes UTF-8")

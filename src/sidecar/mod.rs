@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod logging;
+pub mod notify;
 pub mod spans;
 pub mod spool;
