@@ -20,9 +20,12 @@ const SOURCES: &[&str] = &[
 const HEADER: &str = "\
 /*
  * ringside C ABI: write spans into the shared-memory ring that the ringside
- * sidecar drains. Link with `pkg-config --cflags --libs ringside` (shared) or
- * `pkg-config --static --cflags --libs ringside` (static). The C++ wrapper is
- * ringside.hpp.
+ * sidecar drains. The C++ wrapper is ringside.hpp. Build against the library
+ * installed by scripts/install-c-abi.sh:
+ *   shared: cc app.c $(pkg-config --cflags --libs ringside)
+ *   static: cc app.c $(pkg-config --cflags ringside) LIBDIR/libringside.a
+ *             -lpthread -ldl -lm -lrt -lgcc_s
+ *           with LIBDIR from `pkg-config --variable=libdir ringside`.
  *
  * Every function returns RS_OK (0) or an RS_ERR_* code; rs_strerror() names it.
  * A tracer may be shared by all threads; a span belongs to one thread at a time

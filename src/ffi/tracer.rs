@@ -21,6 +21,8 @@ const TRACER_MAGIC: u64 = u64::from_be_bytes(*b"rsTRACER");
 /// A tracer for one service: opaque, created by `rs_tracer_new`, released by
 /// `rs_tracer_free`. Safe to share between threads.
 pub struct rs_tracer_t {
+    /// [`TRACER_MAGIC`] while live; checked by reading this field alone before
+    /// a reference to the whole tracer is made.
     magic: u64,
     /// Set by `rs_tracer_close`; read by every call that starts or ends a span.
     closed: AtomicBool,
@@ -64,12 +66,18 @@ impl rs_tracer_t {
     pub(super) unsafe fn any_ref<'a>(
         t: *const rs_tracer_t,
     ) -> Result<&'a rs_tracer_t, rs_status_t> {
-        // SAFETY: per the caller, a non-NULL `t` points to a live tracer.
-        let t = unsafe { t.as_ref() }.ok_or(RS_ERR_NULL)?;
-        if t.magic != TRACER_MAGIC {
+        if t.is_null() {
+            return Err(RS_ERR_NULL);
+        }
+        // SAFETY: per the caller `t` points to a live tracer. Only the magic
+        // field is read, through a raw pointer, so a pointer to other readable
+        // memory of a tracer's size is caught here without ever making a
+        // reference to something that is not a tracer.
+        if unsafe { std::ptr::addr_of!((*t).magic).read_unaligned() } != TRACER_MAGIC {
             return Err(RS_ERR_INVALID);
         }
-        Ok(t)
+        // SAFETY: non-NULL and carrying the magic: a live tracer (caller).
+        Ok(unsafe { &*t })
     }
 
     /// True once `rs_tracer_close` was called.
