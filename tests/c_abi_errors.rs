@@ -29,6 +29,8 @@ fn ring_dir(name: &str) -> std::path::PathBuf {
 fn tracer(dir: &std::path::Path) -> *mut rs_tracer_t {
     let path = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
     let mut status = -1;
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     let t = unsafe { rs_tracer_new(c"errors".as_ptr(), path.as_ptr(), &mut status) };
     assert_eq!(status, RS_OK);
     assert!(!t.is_null());
@@ -56,6 +58,8 @@ fn zero_context() -> rs_span_context_t {
 fn some_context() -> rs_span_context_t {
     let mut ctx = zero_context();
     let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     let status = unsafe { rs_context_extract(c(tp), tp.len(), c(b"k=v"), 3, &mut ctx) };
     assert_eq!(status, RS_OK);
     ctx
@@ -65,6 +69,8 @@ fn some_context() -> rs_span_context_t {
 fn strerror_names_every_code_and_survives_unknown_ones() {
     let mut seen = std::collections::HashSet::new();
     for code in RS_OK..=RS_ERR_INTERNAL {
+        // SAFETY: every pointer given is NULL or valid for the length given; the
+        // bad arguments are NULLs, lengths, contents and states, never wild memory.
         let text = unsafe { CStr::from_ptr(rs_strerror(code)) }
             .to_str()
             .unwrap();
@@ -72,9 +78,13 @@ fn strerror_names_every_code_and_survives_unknown_ones() {
         assert!(seen.insert(text), "code {code} shares its text");
     }
     for code in [-1, RS_ERR_INTERNAL + 1, i32::MAX, i32::MIN] {
+        // SAFETY: every pointer given is NULL or valid for the length given; the
+        // bad arguments are NULLs, lengths, contents and states, never wild memory.
         let text = unsafe { CStr::from_ptr(rs_strerror(code)) };
         assert_eq!(text, c"unknown status");
     }
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     let version = unsafe { CStr::from_ptr(rs_version()) };
     assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
@@ -82,6 +92,8 @@ fn strerror_names_every_code_and_survives_unknown_ones() {
 #[test]
 fn tracer_functions_refuse_bad_arguments() {
     let mut status = -1;
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     let new = |service: *const c_char, dir: *const c_char, status: &mut rs_status_t| unsafe {
         rs_tracer_new(service, dir, status)
     };
@@ -106,6 +118,8 @@ fn tracer_functions_refuse_bad_arguments() {
     assert!(new(c"svc".as_ptr(), c(&long_dir), &mut status).is_null());
     assert_eq!(status, RS_ERR_TOO_LONG);
     // A NULL status pointer is fine.
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     assert!(unsafe { rs_tracer_new(null(), null(), null_mut()) }.is_null());
 
     // A ring directory that cannot hold a ring.
@@ -115,7 +129,11 @@ fn tracer_functions_refuse_bad_arguments() {
         &mut status,
     );
     assert_eq!(status, RS_OK);
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     assert_eq!(unsafe { rs_tracer_open(t) }, RS_ERR_RING);
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     unsafe { rs_tracer_free(t) };
 
     // NULL, and memory that is not a tracer.
@@ -128,6 +146,8 @@ fn tracer_functions_refuse_bad_arguments() {
         } else {
             RS_ERR_INVALID
         };
+        // SAFETY: every pointer given is NULL or valid for the length given; the
+        // bad arguments are NULLs, lengths, contents and states, never wild memory.
         unsafe {
             assert_eq!(rs_tracer_open(t), code);
             assert_eq!(rs_tracer_close(t), code);
@@ -148,7 +168,11 @@ fn tracer_functions_refuse_bad_arguments() {
 
     let dir = ring_dir("tracer");
     let t = tracer(&dir);
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     assert_eq!(unsafe { rs_tracer_stats(t, null_mut()) }, RS_ERR_NULL);
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     unsafe { rs_tracer_free(t) };
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -158,6 +182,8 @@ fn a_closed_tracer_starts_and_writes_nothing() {
     let dir = ring_dir("closed");
     let t = tracer(&dir);
     let mut stats = rs_ring_stats_t::default();
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     unsafe {
         assert_eq!(rs_tracer_open(t), RS_OK);
         let mut open_span = zero_span();
@@ -206,6 +232,8 @@ fn span_functions_refuse_bad_arguments_and_change_nothing() {
     let big = vec![b'a'; RS_MAX_STRING + 1];
     let long_key = [b'k'; 256];
     let mut ctx = zero_context();
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     unsafe {
         // Starting.
         let mut s = zero_span();
@@ -423,6 +451,8 @@ fn context_functions_refuse_bad_arguments() {
     let mut ts_buf = [0 as c_char; RS_TRACESTATE_MAX + 1];
     let mut n = 0usize;
     let mut bin = [0u8; RS_BINARY_LEN + 2 + RS_TRACESTATE_MAX];
+    // SAFETY: every pointer given is NULL or valid for the length given; the
+    // bad arguments are NULLs, lengths, contents and states, never wild memory.
     unsafe {
         assert!(!rs_context_is_valid(null()));
         assert!(!rs_context_is_valid(&zero));
