@@ -16,6 +16,7 @@ pub mod context;
 mod id;
 pub mod propagation;
 mod span;
+pub mod storage;
 mod tracer;
 
 pub use crate::record::{SpanKind, StatusCode, Value};
