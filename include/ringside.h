@@ -65,6 +65,11 @@
 #define RS_BINARY_LEN 26
 
 /**
+ * A size or version not known (yet): the attribute is left out.
+ */
+#define RS_UNKNOWN UINT64_MAX
+
+/**
  * A tracer for one service: opaque, created by `rs_tracer_new`, released by
  * `rs_tracer_free`. Safe to share between threads.
  */
@@ -208,6 +213,26 @@ typedef struct rs_attr_t {
 } rs_attr_t;
 
 /**
+ * A file operation: one of the `RS_FILE_*` values.
+ */
+typedef uint32_t rs_file_op_t;
+
+/**
+ * A metadata operation: one of the `RS_METADATA_*` operation values.
+ */
+typedef uint32_t rs_metadata_op_t;
+
+/**
+ * What a metadata operation found: `RS_METADATA_HIT` or `RS_METADATA_MISS`.
+ */
+typedef uint32_t rs_metadata_result_t;
+
+/**
+ * An operation on a chunk: one of the `RS_DATA_*` values.
+ */
+typedef uint32_t rs_data_op_t;
+
+/**
  * Success.
  */
 #define RS_OK 0
@@ -327,6 +352,96 @@ typedef struct rs_attr_t {
  * Boolean (`as_bool`, nonzero is true).
  */
 #define RS_VALUE_BOOL 4
+
+/**
+ * Read a whole file (`storage.file.read`).
+ */
+#define RS_FILE_READ 1
+
+/**
+ * Create or replace a file (`storage.file.write`).
+ */
+#define RS_FILE_WRITE 2
+
+/**
+ * Remove a file (`storage.file.delete`).
+ */
+#define RS_FILE_DELETE 3
+
+/**
+ * Read a file's attributes (`storage.file.stat`).
+ */
+#define RS_FILE_STAT 4
+
+/**
+ * List a directory (`storage.file.list`).
+ */
+#define RS_FILE_LIST 5
+
+/**
+ * Rename a file (`storage.file.rename`).
+ */
+#define RS_FILE_RENAME 6
+
+/**
+ * Find the entry of a key (`storage.metadata.lookup`).
+ */
+#define RS_METADATA_LOOKUP 1
+
+/**
+ * Choose where new data goes (`storage.metadata.allocate`).
+ */
+#define RS_METADATA_ALLOCATE 2
+
+/**
+ * Make new data visible under a key (`storage.metadata.commit`).
+ */
+#define RS_METADATA_COMMIT 3
+
+/**
+ * Remove a key (`storage.metadata.delete`).
+ */
+#define RS_METADATA_DELETE 4
+
+/**
+ * List keys under a prefix (`storage.metadata.list`).
+ */
+#define RS_METADATA_LIST 5
+
+/**
+ * Move an entry to another key (`storage.metadata.rename`).
+ */
+#define RS_METADATA_RENAME 6
+
+/**
+ * The key exists.
+ */
+#define RS_METADATA_HIT 1
+
+/**
+ * The key does not exist.
+ */
+#define RS_METADATA_MISS 2
+
+/**
+ * Read a chunk (`storage.data.read`).
+ */
+#define RS_DATA_READ 1
+
+/**
+ * Write a chunk (`storage.data.write`).
+ */
+#define RS_DATA_WRITE 2
+
+/**
+ * Remove a chunk (`storage.data.delete`).
+ */
+#define RS_DATA_DELETE 3
+
+/**
+ * Check a chunk against its checksum (`storage.data.verify`).
+ */
+#define RS_DATA_VERIFY 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -649,6 +764,128 @@ rs_status_t rs_context_from_binary_with_state(const uint8_t *bytes,
                                               size_t len,
                                               struct rs_span_context_t *out,
                                               size_t *consumed);
+
+/**
+ * Starts the server span of a file operation (`storage.file.<op>`) at the
+ * entry of the storage system, with `storage.operation`, `file.path`,
+ * `file.size` (unless `size` is `RS_UNKNOWN`; set it later with
+ * `rs_storage_set_size`) and `storage.client.id`. Errors as for
+ * `rs_span_start`, and `RS_ERR_INVALID` for an unknown `op`.
+ *
+ * # Safety
+ * As for `rs_span_start`; `path` and `client_id` are NULL or valid for their
+ * lengths.
+ */
+rs_status_t rs_storage_file_start(const struct rs_tracer_t *tracer,
+                                  struct rs_span_t *span,
+                                  const struct rs_span_context_t *parent,
+                                  rs_file_op_t op,
+                                  const char *path,
+                                  size_t path_len,
+                                  uint64_t size,
+                                  const char *client_id,
+                                  size_t client_id_len);
+
+/**
+ * Records the file size once known (on a read, after the lookup).
+ *
+ * # Safety
+ * `span` is NULL or valid for reads and writes of an `rs_span_t`.
+ */
+rs_status_t rs_storage_set_size(struct rs_span_t *span, uint64_t size);
+
+/**
+ * Starts the server span of a metadata operation on `key`
+ * (`storage.metadata.<op>`, attribute `storage.metadata.key`). Record what it
+ * found with `rs_storage_set_metadata_result`.
+ *
+ * # Safety
+ * As for `rs_span_start`; `key` is NULL or valid for `key_len` bytes.
+ */
+rs_status_t rs_storage_metadata_start(const struct rs_tracer_t *tracer,
+                                      struct rs_span_t *span,
+                                      const struct rs_span_context_t *parent,
+                                      rs_metadata_op_t op,
+                                      const char *key,
+                                      size_t key_len);
+
+/**
+ * Records whether the key was found (`RS_METADATA_HIT` or
+ * `RS_METADATA_MISS`, else `RS_ERR_INVALID`) and the entry's version unless
+ * it is `RS_UNKNOWN`.
+ *
+ * # Safety
+ * `span` is NULL or valid for reads and writes of an `rs_span_t`.
+ */
+rs_status_t rs_storage_set_metadata_result(struct rs_span_t *span,
+                                           rs_metadata_result_t result,
+                                           uint64_t version);
+
+/**
+ * Starts the server span of an operation on one replica of a chunk
+ * (`storage.data.<op>`), on the data node `node` that holds it: attributes
+ * `storage.chunk.id`, `storage.chunk.size`, `storage.node.id`,
+ * `storage.replica.index`.
+ *
+ * # Safety
+ * As for `rs_span_start`; `chunk_id` is NULL or valid for its length.
+ */
+rs_status_t rs_storage_data_start(const struct rs_tracer_t *tracer,
+                                  struct rs_span_t *span,
+                                  const struct rs_span_context_t *parent,
+                                  rs_data_op_t op,
+                                  const char *chunk_id,
+                                  size_t chunk_id_len,
+                                  uint64_t size,
+                                  uint32_t node,
+                                  uint32_t replica);
+
+/**
+ * Starts the client span of a call to another node. `name` is
+ * `<service>/<method>` (for example `data/Write`); the part after the last
+ * `/` becomes `rpc.method`. `peer_ip` is the peer's IPv4 or IPv6 address as
+ * text (`RS_ERR_INVALID` if it is not one), `peer_port` its port. End it
+ * with `rs_storage_transfer_end`.
+ *
+ * # Safety
+ * As for `rs_span_start`; `peer_ip` is NULL or valid for its length.
+ */
+rs_status_t rs_storage_transfer_start(const struct rs_tracer_t *tracer,
+                                      struct rs_span_t *span,
+                                      const struct rs_span_context_t *parent,
+                                      const char *name,
+                                      size_t name_len,
+                                      const char *peer_ip,
+                                      size_t peer_ip_len,
+                                      uint16_t peer_port);
+
+/**
+ * Ends a transfer with the bytes it sent and received and, when
+ * `error_type` is not empty, the failure: `error.type` before the byte
+ * counts and the status message last, so that a full record loses words of
+ * the message rather than `error.type`. Then ends the span as
+ * `rs_span_end` does (and returns what it returns).
+ *
+ * # Safety
+ * `span` is NULL or valid for reads and writes of an `rs_span_t`;
+ * `error_type` and `message` are NULL or valid for their lengths.
+ */
+rs_status_t rs_storage_transfer_end(struct rs_span_t *span,
+                                    uint64_t sent,
+                                    uint64_t received,
+                                    const char *error_type,
+                                    size_t error_type_len,
+                                    const char *message,
+                                    size_t message_len);
+
+/**
+ * Marks a server span whose incoming context was present but invalid, so
+ * that it started a new trace (`storage.context.invalid` = true).
+ *
+ * # Safety
+ * `span` is NULL or valid for reads and writes of an `rs_span_t`.
+ */
+rs_status_t rs_storage_mark_invalid_context(struct rs_span_t *span);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,6 +13,8 @@
 //! * `rs_span_context` gives a span's `rs_span_context_t`, a plain struct that
 //!   parents children and is injected into or extracted from W3C headers
 //!   (`rs_context_inject`, `rs_context_extract`) or the binary form.
+//! * `rs_storage_*` start file, metadata, data and transfer spans named and
+//!   attributed as [`crate::trace::storage`] does for Rust daemons.
 //!
 //! Every function returns an `rs_status_t`: `RS_OK` (0) or an error code, named
 //! by `rs_strerror`. Bad arguments (NULL pointers, strings that are not UTF-8 or
@@ -34,11 +36,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 mod attr;
 mod context;
 mod span;
+mod storage;
 mod tracer;
 
 pub use attr::*;
 pub use context::*;
 pub use span::*;
+pub use storage::*;
 pub use tracer::*;
 
 /// Result of every call: `RS_OK` or one of the `RS_ERR_*` codes.

@@ -15,6 +15,7 @@ const SOURCES: &[&str] = &[
     "src/ffi/span.rs",
     "src/ffi/attr.rs",
     "src/ffi/context.rs",
+    "src/ffi/storage.rs",
 ];
 
 const HEADER: &str = "\

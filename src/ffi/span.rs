@@ -129,38 +129,57 @@ pub unsafe extern "C" fn rs_span_start(
     parent: *const rs_span_context_t,
 ) -> rs_status_t {
     guard(|| {
-        let s = span.cast::<SpanState>();
-        if s.is_null() {
-            return Err(RS_ERR_NULL);
-        }
-        // SAFETY: non-NULL and valid for writes (caller); the field is in bounds.
-        unsafe { std::ptr::addr_of_mut!((*s).state).write(0) };
         // SAFETY: per the caller.
-        let t = unsafe { rs_tracer_t::open_ref(tracer)? };
-        // SAFETY: per the caller.
-        let name = unsafe { str_arg(name, name_len)? };
-        let kind = span_kind(kind)?;
-        // SAFETY: per the caller, NULL or a context.
-        let parent = match unsafe { parent.as_ref() } {
-            Some(p) => Some(p.parts()?),
-            None => None,
-        };
-        let mut rec = start_record(name, parent.as_ref().map(|(ctx, _)| ctx));
-        match &parent {
-            Some((ctx, state)) if ctx.is_valid() => rec.set_trace_state(state),
-            _ => {}
-        }
-        rec.kind = kind as u8;
-        // SAFETY: valid for writes of an `rs_span_t`, which holds a `SpanState`.
-        unsafe {
-            s.write(SpanState {
-                state: SPAN_LIVE,
-                tracer: t,
-                rec,
-            })
-        };
-        Ok(())
+        unsafe { start_span(tracer, span, name, name_len, kind, parent) }.map(|_| ())
     })
+}
+
+/// Starts a span in `*span` (the body of `rs_span_start`, shared with the
+/// storage helpers) and returns it. Checks, in order: `span`, the tracer, the
+/// name, the kind, the parent; on any error `*span` is marked not started.
+///
+/// # Safety
+/// As for `rs_span_start`.
+pub(super) unsafe fn start_span<'a>(
+    tracer: *const rs_tracer_t,
+    span: *mut rs_span_t,
+    name: *const c_char,
+    name_len: usize,
+    kind: rs_span_kind_t,
+    parent: *const rs_span_context_t,
+) -> Result<&'a mut SpanState, rs_status_t> {
+    let s = span.cast::<SpanState>();
+    if s.is_null() {
+        return Err(RS_ERR_NULL);
+    }
+    // SAFETY: non-NULL and valid for writes (caller); the field is in bounds.
+    unsafe { std::ptr::addr_of_mut!((*s).state).write(0) };
+    // SAFETY: per the caller.
+    let t = unsafe { rs_tracer_t::open_ref(tracer)? };
+    // SAFETY: per the caller.
+    let name = unsafe { str_arg(name, name_len)? };
+    let kind = span_kind(kind)?;
+    // SAFETY: per the caller, NULL or a context.
+    let parent = match unsafe { parent.as_ref() } {
+        Some(p) => Some(p.parts()?),
+        None => None,
+    };
+    let mut rec = start_record(name, parent.as_ref().map(|(ctx, _)| ctx));
+    match &parent {
+        Some((ctx, state)) if ctx.is_valid() => rec.set_trace_state(state),
+        _ => {}
+    }
+    rec.kind = kind as u8;
+    // SAFETY: valid for writes of an `rs_span_t`, which holds a `SpanState`
+    // (size and alignment checked above).
+    unsafe {
+        s.write(SpanState {
+            state: SPAN_LIVE,
+            tracer: t,
+            rec,
+        });
+        Ok(&mut *s)
+    }
 }
 
 /// Changes the span's kind.
