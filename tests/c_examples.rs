@@ -39,12 +39,13 @@ fn check_daemon_spans(spans: &[SpanOut], requests: usize, threads: usize) {
         assert_eq!(s.dropped, (0, 0, 0), "{s:?} fitted in its record");
         assert!(s.end >= s.start, "{s:?}");
         match s.name.as_str() {
-            "file.read" => {
+            "storage.file.read" => {
                 assert_eq!(s.kind, SpanKind::Server);
                 assert_eq!(s.parent.map(|p| hex(&p)).as_deref(), Some(INCOMING_PARENT));
                 assert!(s.parent_is_remote);
                 assert_eq!(s.trace_state.as_deref(), Some("vendor=abc"));
                 assert_eq!(s.attr("storage.operation"), Some("read"));
+                assert_eq!(s.attr("storage.client.id"), Some("tenant-7"));
                 assert_eq!(s.attr("file.size"), Some("65536"));
                 assert!(s.attr("file.path").unwrap().starts_with("/vol1/t"));
                 let failed = s.status == StatusCode::Error;
@@ -53,17 +54,20 @@ fn check_daemon_spans(spans: &[SpanOut], requests: usize, threads: usize) {
                     assert_eq!(s.status_message.as_deref(), Some("read failed"));
                 }
             }
-            "metadata.lookup" => {
+            "storage.metadata.lookup" => {
                 let root = parent_of(s);
-                assert_eq!(root.name, "file.read");
+                assert_eq!(root.name, "storage.file.read");
                 assert_eq!(s.attr("storage.metadata.key"), root.attr("file.path"));
                 assert_eq!(s.attr("storage.metadata.result"), Some("hit"));
+                assert!(s.attr("storage.metadata.version").is_some());
+                assert!(matches!(s.attr("cached"), Some("true" | "false")));
             }
-            "data.read" => {
-                assert_eq!(parent_of(s).name, "file.read");
-                assert_eq!(s.attr("storage.node.id"), Some("dn-3"));
+            "storage.data.read" => {
+                assert_eq!(parent_of(s).name, "storage.file.read");
+                assert_eq!(s.attr("storage.node.id"), Some("3"));
+                assert_eq!(s.attr("storage.replica.index"), Some("0"));
                 assert_eq!(s.attr("storage.chunk.size"), Some("65536"));
-                assert!(s.attr("storage.cache.hit").is_some());
+                assert!(s.attr("storage.chunk.id").unwrap().starts_with("c-"));
                 if s.status == StatusCode::Error {
                     failed_reads += 1;
                     assert_eq!(s.attr("error.type"), Some("EIO"));
@@ -73,11 +77,14 @@ fn check_daemon_spans(spans: &[SpanOut], requests: usize, threads: usize) {
                     assert_eq!(s.events, ["checksum.ok"]);
                 }
             }
-            "network.send" => {
+            "client/ReadReply" => {
                 assert_eq!(s.kind, SpanKind::Client);
-                assert_eq!(parent_of(s).name, "data.read");
-                assert_eq!(s.attr("server.port"), Some("7070"));
+                assert_eq!(parent_of(s).name, "storage.data.read");
+                assert_eq!(s.attr("rpc.method"), Some("ReadReply"));
+                assert_eq!(s.attr("network.peer.address"), Some("192.0.2.12"));
+                assert_eq!(s.attr("network.peer.port"), Some("7070"));
                 assert_eq!(s.attr("storage.bytes_sent"), Some("65600"));
+                assert_eq!(s.attr("storage.bytes_received"), Some("0"));
             }
             other => panic!("unexpected span {other}"),
         }

@@ -9,12 +9,14 @@
  * requests arrive with (optional; without it every request starts a trace).
  * Each request makes four spans:
  *
- *   file.read (server)            the client's request, parent from traceparent
- *   +- metadata.lookup            where the file's chunk lives
- *   +- data.read                  the chunk from disk (every 10th fails: EIO)
- *      +- network.send (client)   the chunk to the client, context injected
+ *   storage.file.read (server)       the client's request, parent from traceparent
+ *   +- storage.metadata.lookup       where the file's chunk lives
+ *   +- storage.data.read             the chunk from disk (every 10th fails: EIO)
+ *      +- client/ReadReply (client)  the chunk to the client, context injected
  *
- * Spans live on the stack (rs_span_t); the tracer is shared by all threads.
+ * The rs_storage_* helpers name and attribute them as the Rust storage
+ * helpers do. Spans live on the stack (rs_span_t); the tracer is shared by all
+ * threads.
  * Exits 0 when every call succeeded and prints the ring's counters.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -50,12 +52,10 @@ struct worker {
 static void network_send(const rs_tracer_t *tracer, const rs_span_context_t *parent,
                          long long bytes) {
   rs_span_t span;
-  if (check(rs_span_start(tracer, &span, RS_LIT("network.send"), RS_SPAN_KIND_CLIENT, parent),
-            "start network.send"))
+  if (check(rs_storage_transfer_start(tracer, &span, parent, RS_LIT("client/ReadReply"),
+                                      RS_LIT("192.0.2.12"), 7070),
+            "start transfer"))
     return;
-  check(rs_span_set_str(&span, RS_LIT("server.address"), RS_LIT("client-12.storage")), "attr");
-  check(rs_span_set_i64(&span, RS_LIT("server.port"), 7070), "attr");
-  check(rs_span_set_i64(&span, RS_LIT("storage.bytes_sent"), bytes), "attr");
 
   /* What goes into the reply's headers (text) and the RPC frame (binary). */
   rs_span_context_t ctx;
@@ -76,20 +76,19 @@ static void network_send(const rs_tracer_t *tracer, const rs_span_context_t *par
     fprintf(stderr, "storage_daemon: context did not survive its round trip\n");
     __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
   }
-  check(rs_span_end(&span), "end network.send");
+  check(rs_storage_transfer_end(&span, (uint64_t)bytes, 0, NULL, 0, NULL, 0), "end transfer");
 }
 
 /* Reads one chunk; every 10th read fails with EIO. */
 static void data_read(const rs_tracer_t *tracer, const rs_span_context_t *parent, int request,
                       long long chunk) {
+  char chunk_id[32];
+  int chunk_len = snprintf(chunk_id, sizeof chunk_id, "c-%lld", chunk);
   rs_span_t span;
-  if (check(rs_span_start(tracer, &span, RS_LIT("data.read"), RS_SPAN_KIND_INTERNAL, parent),
+  if (check(rs_storage_data_start(tracer, &span, parent, RS_DATA_READ, chunk_id,
+                                  (size_t)chunk_len, 65536, 3, 0),
             "start data.read"))
     return;
-  check(rs_span_set_i64(&span, RS_LIT("storage.chunk.id"), chunk), "attr");
-  check(rs_span_set_i64(&span, RS_LIT("storage.chunk.size"), 65536), "attr");
-  check(rs_span_set_str(&span, RS_LIT("storage.node.id"), RS_LIT("dn-3")), "attr");
-  check(rs_span_set_bool(&span, RS_LIT("storage.cache.hit"), request % 2 == 0), "attr");
   if (request % 10 == 9) {
     check(rs_span_record_error(&span, RS_LIT("EIO"), RS_LIT("checksum mismatch")), "error");
   } else {
@@ -118,24 +117,23 @@ static void serve_read(const struct worker *w, int request) {
   long long chunk = (long long)w->id * 1000000 + request;
 
   rs_span_t root;
-  if (check(rs_span_start(w->tracer, &root, RS_LIT("file.read"), RS_SPAN_KIND_SERVER, parent),
+  if (check(rs_storage_file_start(w->tracer, &root, parent, RS_FILE_READ, path, (size_t)path_len,
+                                  RS_UNKNOWN, RS_LIT("tenant-7")),
             "start file.read"))
     return;
-  check(rs_span_set_str(&root, RS_LIT("file.path"), path, (size_t)path_len), "attr");
-  check(rs_span_set_str(&root, RS_LIT("storage.operation"), RS_LIT("read")), "attr");
   rs_span_context_t root_ctx;
   check(rs_span_context(&root, &root_ctx), "context");
 
   rs_span_t lookup;
-  if (!check(rs_span_start(w->tracer, &lookup, RS_LIT("metadata.lookup"), RS_SPAN_KIND_INTERNAL,
-                           &root_ctx),
+  if (!check(rs_storage_metadata_start(w->tracer, &lookup, &root_ctx, RS_METADATA_LOOKUP, path,
+                                       (size_t)path_len),
              "start metadata.lookup")) {
-    check(rs_span_set_str(&lookup, RS_LIT("storage.metadata.key"), path, (size_t)path_len),
-          "attr");
-    check(rs_span_set_str(&lookup, RS_LIT("storage.metadata.result"), RS_LIT("hit")), "attr");
+    check(rs_storage_set_metadata_result(&lookup, RS_METADATA_HIT, (uint64_t)request + 1),
+          "result");
+    check(rs_span_set_bool(&lookup, RS_LIT("cached"), request % 2 == 0), "attr");
     check(rs_span_end(&lookup), "end metadata.lookup");
   }
-  check(rs_span_set_i64(&root, RS_LIT("file.size"), 65536), "attr");
+  check(rs_storage_set_size(&root, 65536), "size");
 
   data_read(w->tracer, &root_ctx, request, chunk);
   if (request % 10 == 9)
