@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod clock;
+mod config_args;
 pub mod exit;
+mod run;
 
 /// Near-zero-cost span tracing for storage daemons.
 #[derive(Parser, Debug)]
@@ -16,9 +19,17 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
+    Clock(clock::ClockArgs),
+    /// Run the sidecar: drain rings, spool, export
+    Run(run::RunArgs),
+}
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Clock(args) => clock::run(args),
+        Command::Run(args) => run::run(args),
+    }
 }
