@@ -4,6 +4,7 @@
  *   ringside::Tracer tracer("data-node");            // ring dir: $RINGSIDE_DIR or /run/ringside
  *   ringside::Span span(tracer, "chunk.read", RS_SPAN_KIND_SERVER, &parent);
  *   span.attr("storage.chunk.id", chunk).attr("storage.size", 4096);
+ *   auto file = ringside::Span::file(tracer, RS_FILE_READ, path, RS_UNKNOWN, "tenant-7", &parent);
  *   // ... the span ends (and is written) when it goes out of scope, or at span.end().
  *
  * Nothing here throws or allocates per span. Tracer and Span are move-only;
@@ -232,6 +233,57 @@ class Span {
                                      message.size()));
   }
 
+  /** A `storage.file.<op>` server span (rs_storage_file_start); `size` may be RS_UNKNOWN. */
+  static Span file(const Tracer &tracer, rs_file_op_t op, std::string_view path, uint64_t size,
+                   std::string_view client_id, const Context *parent = nullptr) {
+    Span s;
+    s.begin(rs_storage_file_start(tracer.get(), &s.span_, parent ? parent->get() : nullptr, op,
+                                  path.data(), path.size(), size, client_id.data(),
+                                  client_id.size()));
+    return s;
+  }
+  /** A `storage.metadata.<op>` server span on `key` (rs_storage_metadata_start). */
+  static Span metadata(const Tracer &tracer, rs_metadata_op_t op, std::string_view key,
+                       const Context *parent = nullptr) {
+    Span s;
+    s.begin(rs_storage_metadata_start(tracer.get(), &s.span_, parent ? parent->get() : nullptr,
+                                      op, key.data(), key.size()));
+    return s;
+  }
+  /** A `storage.data.<op>` server span on one replica of a chunk (rs_storage_data_start). */
+  static Span data(const Tracer &tracer, rs_data_op_t op, std::string_view chunk_id, uint64_t size,
+                   uint32_t node, uint32_t replica, const Context *parent = nullptr) {
+    Span s;
+    s.begin(rs_storage_data_start(tracer.get(), &s.span_, parent ? parent->get() : nullptr, op,
+                                  chunk_id.data(), chunk_id.size(), size, node, replica));
+    return s;
+  }
+  /** A client span `<service>/<method>` to `peer_ip`:`port` (rs_storage_transfer_start). */
+  static Span transfer(const Tracer &tracer, std::string_view name, std::string_view peer_ip,
+                       uint16_t port, const Context *parent = nullptr) {
+    Span s;
+    s.begin(rs_storage_transfer_start(tracer.get(), &s.span_, parent ? parent->get() : nullptr,
+                                      name.data(), name.size(), peer_ip.data(), peer_ip.size(),
+                                      port));
+    return s;
+  }
+  /** `file.size`, once known. */
+  Span &size(uint64_t size) { return keep(rs_storage_set_size(&span_, size)); }
+  /** What a metadata operation found, and the entry's version (or RS_UNKNOWN). */
+  Span &metadata_result(rs_metadata_result_t result, uint64_t version = RS_UNKNOWN) {
+    return keep(rs_storage_set_metadata_result(&span_, result, version));
+  }
+  /** Marks a server span whose incoming context was invalid. */
+  Span &invalid_context() { return keep(rs_storage_mark_invalid_context(&span_)); }
+  /** Ends a transfer with its byte counts and, if `error_type` is not empty, its failure. */
+  rs_status_t end_transfer(uint64_t sent, uint64_t received, std::string_view error_type = {},
+                           std::string_view message = {}) {
+    if (!live_) return status_ == RS_OK ? RS_ERR_ENDED : status_;
+    live_ = false;
+    return rs_storage_transfer_end(&span_, sent, received, error_type.data(), error_type.size(),
+                                   message.data(), message.size());
+  }
+
   /** This span's context (invalid if the span never started). */
   Context context() const {
     rs_span_context_t c;
@@ -250,6 +302,13 @@ class Span {
   rs_status_t status() const { return status_; }
 
  private:
+  /** An inert span, filled by the storage factories through begin(). */
+  Span() : status_(RS_ERR_NOT_STARTED), live_(false) { std::memset(&span_, 0, sizeof span_); }
+  void begin(rs_status_t s) {
+    status_ = s;
+    live_ = s == RS_OK;
+  }
+
   /** Makes a moved-from span inert: later calls on it get RS_ERR_NOT_STARTED. */
   void forget() {
     std::memset(&span_, 0, sizeof span_);

@@ -139,15 +139,20 @@ fn run_gateway(link: Link, name: &str) {
     );
     let by_id: HashMap<[u8; 8], &SpanOut> = spans.iter().map(|s| (s.span_id, s)).collect();
     let count = |name: &str| spans.iter().filter(|s| s.name == name).count();
-    assert_eq!(count("file.write"), 10);
-    assert_eq!(count("metadata.commit"), 10);
+    assert_eq!(count("storage.file.write"), 10);
+    assert_eq!(count("storage.metadata.commit"), 10);
     assert_eq!(count("data.write"), 10);
     assert_eq!(count("moved"), 1, "a moved span is written once");
     for s in spans.iter().filter(|s| s.name != "moved") {
         assert_eq!(hex(&s.trace_id), "0af7651916cd43dd8448eb211c80319c");
         assert_eq!(s.trace_state.as_deref(), Some("gw=1"));
-        if s.name != "file.write" {
-            assert_eq!(by_id[&s.parent.unwrap()].name, "file.write");
+        if s.name != "storage.file.write" {
+            assert_eq!(by_id[&s.parent.unwrap()].name, "storage.file.write");
+        }
+        if s.name == "storage.metadata.commit" {
+            assert_eq!(s.kind, SpanKind::Server);
+            assert_eq!(s.attr("storage.metadata.result"), Some("hit"));
+            assert!(s.attr("storage.metadata.version").is_some());
         }
     }
     // Requests 4 and 9 threw out of data.write: the spans still ended, with

@@ -7,8 +7,8 @@
  *
  * Each request makes three spans that end themselves when they leave scope:
  *
- *   file.write (server)          parent from the request's traceparent
- *   +- metadata.commit           the new version
+ *   storage.file.write (server)        parent from the request's traceparent
+ *   +- storage.metadata.commit          the new version
  *   +- data.write (client)       to a data node; its context goes into the RPC
  *                                frame (binary form). Every 5th write throws;
  *                                the spans still end during stack unwinding.
@@ -59,12 +59,14 @@ void write_chunk(const ringside::Tracer &tracer, const ringside::Span &parent, i
 
 void serve_write(const ringside::Tracer &tracer, const std::string &traceparent, int request) {
   ringside::Context incoming = ringside::Context::extract(traceparent, "gw=1");
-  ringside::Span root(tracer, "file.write", RS_SPAN_KIND_SERVER, incoming);
   std::string path = "/bucket/object-" + std::to_string(request);
-  root.attr("file.path", path).attr("storage.operation", "write").attr("file.size", 4096);
+  ringside::Span root =
+      ringside::Span::file(tracer, RS_FILE_WRITE, path, 4096, "gw-client", &incoming);
   {
-    ringside::Span commit(tracer, "metadata.commit", root);
-    commit.attr("storage.metadata.version", request + 1).attr("load", 0.5);
+    ringside::Context parent = root.context();
+    ringside::Span commit =
+        ringside::Span::metadata(tracer, RS_METADATA_COMMIT, path, &parent);
+    commit.metadata_result(RS_METADATA_HIT, static_cast<uint64_t>(request) + 1).attr("load", 0.5);
     expect(commit.status(), "metadata.commit");
   }
   try {
