@@ -21,17 +21,16 @@ pub enum Link {
 
 /// The install prefix made by `scripts/install-c-abi.sh` from the libraries
 /// next to this test binary (cargo builds every crate type of the library
-/// for integration tests), made once per test binary.
+/// for integration tests), made afresh once per run of a test binary (and
+/// named after it, so that runs replace rather than pile up).
 pub fn prefix() -> &'static Path {
     static PREFIX: OnceLock<PathBuf> = OnceLock::new();
     PREFIX.get_or_init(|| {
-        let built = std::env::current_exe()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let prefix = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("c-abi-prefix-{}", std::process::id()));
+        let exe = std::env::current_exe().unwrap();
+        let built = exe.parent().unwrap().to_path_buf();
+        let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("c-abi-prefix-{name}"));
+        let _ = std::fs::remove_dir_all(&prefix);
         let out = Command::new(root().join("scripts/install-c-abi.sh"))
             .arg(&prefix)
             .arg(&built)
