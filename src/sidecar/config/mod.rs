@@ -3,6 +3,8 @@
 //! every key), then the standard `OTEL_*` variables, then command-line flags.
 //! Every fault names the key and the reason.
 
+pub mod env;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
