@@ -212,3 +212,30 @@ fn sysusers_and_tmpfiles_make_the_user_and_the_ring_directory() {
     assert_eq!(state.permissions().mode() & 0o7777, 0o750);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn unit_directories_match_the_shipped_configuration() {
+    // What ExecStartPre runs, on the configuration shipped for this unit.
+    let out = Command::new(env!("CARGO_BIN_EXE_ringside"))
+        .args(["check-config", "--config"])
+        .arg(repo("systemd/ringside.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let setting = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(" = "))
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+            .to_string()
+    };
+    let runtime = unit_values("RuntimeDirectory").concat();
+    assert_eq!(setting("rings.dir"), format!("/run/{runtime}"));
+    let state: Vec<String> = unit_values("StateDirectory")
+        .concat()
+        .split_whitespace()
+        .map(|d| format!("/var/lib/{d}"))
+        .collect();
+    assert!(state.contains(&setting("spool.dir")), "{state:?}");
+}
