@@ -216,3 +216,30 @@ fn c_example_runs_clean_under_valgrind() {
     check_daemon_spans(&read_spans(&dir), requests, threads);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cpp_example_runs_clean_under_valgrind() {
+    let exe = compile("examples/cpp/storage_gateway.cpp", Link::Shared);
+    let dir = ring_dir("valgrind-cpp");
+    let mut cmd = Command::new("valgrind");
+    cmd.args([
+        "--error-exitcode=1",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite",
+    ])
+    .arg(&exe)
+    .arg("10");
+    let out = run(cmd, &dir);
+    assert!(
+        out.status.success(),
+        "valgrind found errors:\n{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ERROR SUMMARY: 0 errors"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(read_spans(&dir).len(), 31);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
