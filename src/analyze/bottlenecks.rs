@@ -204,11 +204,18 @@ pub fn rank(traces: &[Trace], stats: &[OpStats], min_samples: u64) -> Bottleneck
             operation: st.key.operation.clone(),
         };
         if st.count < min_samples {
-            out.too_few_samples.push(TooFew { op, samples: st.count });
+            out.too_few_samples.push(TooFew {
+                op,
+                samples: st.count,
+            });
             continue;
         }
         let (critical_ns, traces) = on_path.get(&op).copied().unwrap_or_default();
-        let share = if total == 0 { 0.0 } else { critical_ns as f64 / total as f64 };
+        let share = if total == 0 {
+            0.0
+        } else {
+            critical_ns as f64 / total as f64
+        };
         out.critical_path.push(CriticalTime {
             op: op.clone(),
             samples: st.count,

@@ -89,7 +89,12 @@ impl CriticalPath {
         let mut rev = Vec::new();
         // An explicit stack, not recursion: a trace from a file may be
         // arbitrarily deep.
-        let mut stack = vec![Frame::new(trace, root, r.start_ns, r.end_ns.max(r.start_ns))];
+        let mut stack = vec![Frame::new(
+            trace,
+            root,
+            r.start_ns,
+            r.end_ns.max(r.start_ns),
+        )];
         while let Some(top) = stack.last_mut() {
             if top.point <= top.lo {
                 stack.pop();

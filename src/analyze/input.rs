@@ -164,12 +164,18 @@ impl Input {
                     })?;
                     let reader = std::io::BufReader::with_capacity(1 << 20, file);
                     let label = path.display().to_string();
-                    jsonl::read(reader, &label, &mut names, &mut loaded.skipped, |mut span| {
-                        if query.selects(&span) {
-                            query.trim(&mut span);
-                            loaded.spans.push(span);
-                        }
-                    })
+                    jsonl::read(
+                        reader,
+                        &label,
+                        &mut names,
+                        &mut loaded.skipped,
+                        |mut span| {
+                            if query.selects(&span) {
+                                query.trim(&mut span);
+                                loaded.spans.push(span);
+                            }
+                        },
+                    )
                     .map_err(|error| LoadError::Io {
                         path: path.clone(),
                         error,

@@ -114,8 +114,10 @@ fn unix_ns(n: &Num, what: &str) -> Result<u64, String> {
     match n {
         Num::Int(v) => u64::try_from(*v).map_err(|_| format!("{what} is negative")),
         Num::Uint(v) => Ok(*v),
-        Num::Text(s) => s.parse().map_err(|_| format!("{what} {s:?} is not an integer")),
-        Num::Float(_) => Err(format!("{what} is not an integer")),
+        Num::Text(s) => s
+            .parse()
+            .map_err(|_| format!("{what} {s:?} is not an integer")),
+        Num::Float(f) => Err(format!("{what} {f} is not an integer")),
     }
 }
 
@@ -179,10 +181,14 @@ fn any_value(v: &serde_json::Value) -> AttrValue {
         AttrValue::Int(i)
     } else if let Some(d) = v.get("doubleValue") {
         match d {
-            serde_json::Value::String(s) => {
-                s.parse().map(AttrValue::Double).unwrap_or_else(|_| AttrValue::Str(s.clone()))
-            }
-            d => d.as_f64().map(AttrValue::Double).unwrap_or_else(|| AttrValue::Other(d.to_string())),
+            serde_json::Value::String(s) => s
+                .parse()
+                .map(AttrValue::Double)
+                .unwrap_or_else(|_| AttrValue::Str(s.clone())),
+            d => d
+                .as_f64()
+                .map(AttrValue::Double)
+                .unwrap_or_else(|| AttrValue::Other(d.to_string())),
         }
     } else if let Some(b) = v.get("boolValue").and_then(|b| b.as_bool()) {
         AttrValue::Bool(b)
@@ -192,10 +198,17 @@ fn any_value(v: &serde_json::Value) -> AttrValue {
 }
 
 fn attributes(kvs: &[KeyValue]) -> Attributes {
-    kvs.iter().map(|kv| (kv.key.clone(), any_value(&kv.value))).collect()
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), any_value(&kv.value)))
+        .collect()
 }
 
-fn span(s: OtlpSpan, service: &Arc<str>, host: &Arc<str>, names: &mut Names) -> Result<Span, String> {
+fn span(
+    s: OtlpSpan,
+    service: &Arc<str>,
+    host: &Arc<str>,
+    names: &mut Names,
+) -> Result<Span, String> {
     let trace_id = parse_trace_id(&s.trace_id).ok_or("traceId is not 32 hex digits")?;
     let span_id = parse_span_id(&s.span_id).ok_or("spanId is not 16 hex digits")?;
     let parent_span_id = match s.parent_span_id.as_deref().map(str::trim) {
@@ -276,18 +289,27 @@ pub fn read<R: BufRead>(
             }
         };
         for rs in request.resource_spans {
-            let attrs = rs.resource.map(|r| attributes(&r.attributes)).unwrap_or_default();
+            let attrs = rs
+                .resource
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default();
             let find = |key: &str| {
-                attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.to_string())
+                attrs
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.to_string())
             };
-            let service = names.intern(&find("service.name").unwrap_or_else(|| "unknown_service".into()));
+            let service =
+                names.intern(&find("service.name").unwrap_or_else(|| "unknown_service".into()));
             let host = names.intern(&find("host.name").unwrap_or_default());
             for ss in rs.scope_spans {
                 for s in ss.spans {
                     let id = s.span_id.clone();
                     match span(s, &service, &host, names) {
                         Ok(span) => emit(span),
-                        Err(why) => skipped.add(|| format!("{label}:{line_no}: span {id:?}: {why}")),
+                        Err(why) => {
+                            skipped.add(|| format!("{label}:{line_no}: span {id:?}: {why}"))
+                        }
                     }
                 }
             }

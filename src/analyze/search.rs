@@ -110,7 +110,12 @@ impl TraceSummary {
 
 /// The traces among `traces` with a span matching `filter`, sorted, at most
 /// `limit`.
-pub fn search(traces: &[Trace], filter: &SpanFilter, sort: SortBy, limit: usize) -> Vec<TraceSummary> {
+pub fn search(
+    traces: &[Trace],
+    filter: &SpanFilter,
+    sort: SortBy,
+    limit: usize,
+) -> Vec<TraceSummary> {
     let mut found: Vec<TraceSummary> = traces
         .iter()
         .filter(|t| t.spans.iter().any(|s| filter.matches(s)))
@@ -120,8 +125,12 @@ pub fn search(traces: &[Trace], filter: &SpanFilter, sort: SortBy, limit: usize)
     match sort {
         SortBy::Recent => found.sort_by(|a, b| key(b).cmp(&key(a))),
         SortBy::Oldest => found.sort_by_key(key),
-        SortBy::Longest => found.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns).then(key(a).cmp(&key(b)))),
-        SortBy::Shortest => found.sort_by(|a, b| a.duration_ns.cmp(&b.duration_ns).then(key(a).cmp(&key(b)))),
+        SortBy::Longest => {
+            found.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns).then(key(a).cmp(&key(b))))
+        }
+        SortBy::Shortest => {
+            found.sort_by(|a, b| a.duration_ns.cmp(&b.duration_ns).then(key(a).cmp(&key(b))))
+        }
         SortBy::MostSpans => found.sort_by(|a, b| b.spans.cmp(&a.spans).then(key(a).cmp(&key(b)))),
     }
     found.truncate(limit);

@@ -97,8 +97,16 @@ impl OpStats {
             key,
             count,
             errors,
-            error_rate: if count == 0 { 0.0 } else { errors as f64 / count as f64 },
-            mean_ns: if count == 0 { 0 } else { (sum / u128::from(count)) as u64 },
+            error_rate: if count == 0 {
+                0.0
+            } else {
+                errors as f64 / count as f64
+            },
+            mean_ns: if count == 0 {
+                0
+            } else {
+                (sum / u128::from(count)) as u64
+            },
             min_ns: durations.first().copied().unwrap_or(0),
             p50_ns: q(Quantile::P50),
             p90_ns: q(Quantile::P90),

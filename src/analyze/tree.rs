@@ -87,8 +87,13 @@ impl Trace {
         let longest = |candidates: &mut dyn Iterator<Item = usize>| {
             candidates.max_by_key(|&i| (spans[i].duration_ns(), std::cmp::Reverse(i)))
         };
-        let root = longest(&mut tops.iter().copied().filter(|&i| spans[i].parent_span_id.is_none()))
-            .or_else(|| longest(&mut tops.iter().copied()));
+        let root = longest(
+            &mut tops
+                .iter()
+                .copied()
+                .filter(|&i| spans[i].parent_span_id.is_none()),
+        )
+        .or_else(|| longest(&mut tops.iter().copied()));
         Trace {
             spans,
             parent,

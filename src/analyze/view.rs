@@ -53,7 +53,8 @@ pub fn rows<'a>(trace: &'a Trace, path: Option<&CriticalPath>) -> Vec<Row<'a>> {
                 depth,
                 span,
                 offset_ns: (i128::from(span.start_ns) - i128::from(base))
-                    .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                    .clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+                    as i64,
                 duration_ns: span.duration_ns(),
                 self_ns: trace.self_time_ns(i),
                 critical_ns: per_span.as_ref().map_or(0, |p| p[i]),

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 pub mod jsonl;
+pub mod sqlite;
 
 use crate::sidecar::spans::SpanBatch;
 use crate::sidecar::spool::SpoolCursor;
@@ -74,15 +75,29 @@ pub trait Exporter: Send {
 pub mod otlp;
 
 /// Builds the exporters the configuration names.
-pub fn build_all(config: &crate::sidecar::config::Config) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
+pub fn build_all(
+    config: &crate::sidecar::config::Config,
+) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
     use crate::sidecar::config::ExporterConfig;
     let mut out: Vec<Box<dyn Exporter>> = Vec::new();
     for e in &config.exporters {
         match e {
-            ExporterConfig::Jsonl { path, rotate_bytes, keep } => {
-                out.push(Box::new(jsonl::JsonlExporter::new(path, *rotate_bytes, *keep)))
+            ExporterConfig::Jsonl {
+                path,
+                rotate_bytes,
+                keep,
+            } => out.push(Box::new(jsonl::JsonlExporter::new(
+                path,
+                *rotate_bytes,
+                *keep,
+            ))),
+            ExporterConfig::Sqlite { path } => {
+                out.push(Box::new(sqlite::SqliteExporter::open(path)?))
             }
-            other => anyhow::bail!("exporter {} is not available in this build yet", other.name()),
+            other => anyhow::bail!(
+                "exporter {} is not available in this build yet",
+                other.name()
+            ),
         }
     }
     Ok(out)

@@ -53,7 +53,11 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::NotFound(p) => write!(f, "no span store at {}", p.display()),
             StoreError::NotAStore { path, reason } => {
-                write!(f, "{} is not a ringside span store: {reason}", path.display())
+                write!(
+                    f,
+                    "{} is not a ringside span store: {reason}",
+                    path.display()
+                )
             }
             StoreError::Version { path, found } => write!(
                 f,
@@ -185,11 +189,14 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version == 0 {
-            let objects: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            let objects: i64 =
+                tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if objects != 0 {
                 return Err(StoreError::NotAStore {
                     path: path.to_owned(),
-                    reason: format!("it already holds {objects} tables or indexes of something else"),
+                    reason: format!(
+                        "it already holds {objects} tables or indexes of something else"
+                    ),
                 });
             }
             tx.execute_batch(schema::CREATE)?;

@@ -20,14 +20,23 @@ const DETAIL_COLUMNS: &str = ", status_message, attributes, events, links";
 impl Store {
     /// Appends the spans `query` selects to `out`, skipping (and counting)
     /// rows that do not decode.
-    pub fn load(&self, query: &SpanQuery, names: &mut Names, out: &mut Loaded) -> Result<(), StoreError> {
+    pub fn load(
+        &self,
+        query: &SpanQuery,
+        names: &mut Names,
+        out: &mut Loaded,
+    ) -> Result<(), StoreError> {
         let resources = self.resource_names(names)?;
         let full_attrs = query.attributes == AttrSelection::All;
         let mut by_key = match &query.attributes {
             AttrSelection::Keys(keys) => self.attrs_by_span(keys)?,
             _ => HashMap::new(),
         };
-        let detail = if full_attrs || query.details { DETAIL_COLUMNS } else { "" };
+        let detail = if full_attrs || query.details {
+            DETAIL_COLUMNS
+        } else {
+            ""
+        };
         let mut decode = |row: &Row<'_>, out: &mut Loaded| -> Result<(), StoreError> {
             let id: i64 = row.get(0)?;
             match decode_row(row, &resources, names, !detail.is_empty()) {
@@ -55,10 +64,16 @@ impl Store {
         }
         let mut conds = Vec::new();
         if let Some(t) = query.since_ns {
-            conds.push(format!("start_ns >= {}", i64::try_from(t).unwrap_or(i64::MAX)));
+            conds.push(format!(
+                "start_ns >= {}",
+                i64::try_from(t).unwrap_or(i64::MAX)
+            ));
         }
         if let Some(t) = query.until_ns {
-            conds.push(format!("start_ns < {}", i64::try_from(t).unwrap_or(i64::MAX)));
+            conds.push(format!(
+                "start_ns < {}",
+                i64::try_from(t).unwrap_or(i64::MAX)
+            ));
         }
         let filter = if conds.is_empty() {
             String::new()
@@ -75,8 +90,13 @@ impl Store {
     }
 
     /// Service and host of every resource row.
-    fn resource_names(&self, names: &mut Names) -> Result<HashMap<i64, (Arc<str>, Arc<str>)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id, service, host FROM resources")?;
+    fn resource_names(
+        &self,
+        names: &mut Names,
+    ) -> Result<HashMap<i64, (Arc<str>, Arc<str>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, service, host FROM resources")?;
         let mut rows = stmt.query([])?;
         let mut map = HashMap::new();
         while let Some(row) = rows.next()? {
@@ -194,7 +214,11 @@ fn parse(s: &str, what: &str) -> Result<serde_json::Value, RowError> {
 
 fn attrs_of(v: &serde_json::Value) -> Attributes {
     v.as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), AttrValue::from_json(v))).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), AttrValue::from_json(v)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -156,7 +156,9 @@ fn read_cursor(tx: &Transaction<'_>) -> Result<Option<SpoolCursor>, StoreError> 
             offset = Some(value as u64);
         }
     }
-    Ok(segment.zip(offset).map(|(segment, offset)| SpoolCursor { segment, offset }))
+    Ok(segment
+        .zip(offset)
+        .map(|(segment, offset)| SpoolCursor { segment, offset }))
 }
 
 /// The id of `r`'s row, inserting it if new.
@@ -222,7 +224,8 @@ impl Encoded {
                 EntryView::Event {
                     time, name, attrs, ..
                 } => {
-                    self.events.push(if self.events.is_empty() { b'[' } else { b',' });
+                    self.events
+                        .push(if self.events.is_empty() { b'[' } else { b',' });
                     let _ = write!(self.events, "{{\"time_ns\":{time},\"name\":");
                     json_str(&mut self.events, name);
                     self.events.extend_from_slice(b",\"attributes\":");
@@ -235,7 +238,8 @@ impl Encoded {
                     trace_flags,
                     attrs,
                 } => {
-                    self.links.push(if self.links.is_empty() { b'[' } else { b',' });
+                    self.links
+                        .push(if self.links.is_empty() { b'[' } else { b',' });
                     let _ = write!(
                         self.links,
                         "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",\"trace_flags\":{trace_flags},\"attributes\":",
@@ -267,7 +271,9 @@ impl Encoded {
     }
 
     fn links(&self) -> Result<Option<&str>, StoreError> {
-        (!self.links.is_empty()).then(|| utf8(&self.links)).transpose()
+        (!self.links.is_empty())
+            .then(|| utf8(&self.links))
+            .transpose()
     }
 }
 
