@@ -162,3 +162,6 @@ impl CriticalPath {
         on
     }
 }
+
+#[cfg(test)]
+mod tests;

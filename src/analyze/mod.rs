@@ -18,3 +18,6 @@ pub mod stats;
 pub mod time;
 pub mod tree;
 pub mod view;
+
+#[cfg(test)]
+pub(crate) mod testing;

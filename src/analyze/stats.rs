@@ -139,3 +139,97 @@ pub fn per_operation(spans: &[Span], group_by: Option<&str>) -> Vec<OpStats> {
     out.sort_by(|a, b| a.key.cmp(&b.key));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::generate::Rng;
+
+    /// The definition, by counting: the smallest observed value `v` such that
+    /// at least `q` of all values are `<= v`.
+    fn naive(values: &[u64], q: f64) -> u64 {
+        let n = values.len() as f64;
+        let mut candidates = values.to_vec();
+        candidates.sort_unstable();
+        candidates.dedup();
+        *candidates
+            .iter()
+            .find(|&&v| values.iter().filter(|&&x| x <= v).count() as f64 >= (q * n - 1e-9))
+            .unwrap()
+    }
+
+    #[test]
+    fn percentiles_match_a_naive_exact_computation_on_random_data() {
+        let mut rng = Rng::new(3);
+        for round in 0..300 {
+            let n = rng.range(1, 400) as usize;
+            // Mix of narrow (many ties) and wide ranges.
+            let hi = if round % 2 == 0 { 20 } else { 1_000_000_000 };
+            let mut values: Vec<u64> = (0..n).map(|_| rng.range(0, hi)).collect();
+            let unsorted = values.clone();
+            let key = OpKey {
+                service: Arc::from("s"),
+                operation: Arc::from("o"),
+                group: None,
+            };
+            let st = OpStats::from_durations(key, &mut values, 0);
+            assert_eq!(st.p50_ns, naive(&unsorted, 0.50));
+            assert_eq!(st.p90_ns, naive(&unsorted, 0.90));
+            assert_eq!(st.p95_ns, naive(&unsorted, 0.95));
+            assert_eq!(st.p99_ns, naive(&unsorted, 0.99));
+            assert_eq!(st.p999_ns, naive(&unsorted, 0.999));
+            assert_eq!(st.min_ns, *unsorted.iter().min().unwrap());
+            assert_eq!(st.max_ns, *unsorted.iter().max().unwrap());
+            let mean = unsorted.iter().map(|&v| u128::from(v)).sum::<u128>() / n as u128;
+            assert_eq!(u128::from(st.mean_ns), mean);
+            for _ in 0..5 {
+                let q = rng.range(1, 1_000_001) as u32;
+                assert_eq!(
+                    nearest_rank(&values, Quantile(q)),
+                    Some(naive(&unsorted, f64::from(q) / 1e6)),
+                    "q = {q}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn small_samples_use_observed_values() {
+        let mut v = vec![10, 20, 30, 40];
+        assert_eq!(nearest_rank(&v, Quantile::P50), Some(20));
+        assert_eq!(nearest_rank(&v, Quantile::P99), Some(40));
+        v.clear();
+        assert_eq!(nearest_rank(&v, Quantile::P50), None);
+    }
+
+    #[test]
+    fn grouping_by_attribute_splits_operations_and_counts_errors() {
+        use crate::analyze::model::{AttrValue, StatusCode};
+        use crate::analyze::testing::span;
+        let mut spans = Vec::new();
+        for i in 0..10u8 {
+            let mut s = span(i + 1, None, 0, u64::from(i) * 10);
+            s.name = Arc::from("read");
+            s.attributes.push((
+                "node".into(),
+                AttrValue::Str(if i < 4 { "a".into() } else { "b".into() }),
+            ));
+            if i == 9 {
+                s.status = StatusCode::Error;
+            }
+            spans.push(s);
+        }
+        let st = per_operation(&spans, Some("node"));
+        assert_eq!(st.len(), 2);
+        assert_eq!(
+            (st[0].key.group.as_deref(), st[0].count, st[0].errors),
+            (Some("a"), 4, 0)
+        );
+        assert_eq!(
+            (st[1].key.group.as_deref(), st[1].count, st[1].errors),
+            (Some("b"), 6, 1)
+        );
+        assert_eq!(st[1].max_ns, 90);
+        assert!((st[1].error_rate - 1.0 / 6.0).abs() < 1e-12);
+    }
+}
