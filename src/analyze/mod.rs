@@ -7,12 +7,12 @@
 //! SQLite store or from OTLP-JSON lines files.
 
 pub mod bottlenecks;
-
+pub mod chart;
 pub mod critical_path;
 pub mod input;
 pub mod jsonl;
 pub mod model;
-
+pub mod report;
 pub mod search;
 pub mod stats;
 pub mod time;
