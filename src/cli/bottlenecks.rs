@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::common::{self, InputArgs, WindowArgs};
+use super::common::{self, InputArgs, WindowArgs, outln};
 use super::exit;
 use ringside::analyze::bottlenecks::{self, Bottlenecks, MIN_SAMPLES};
 use ringside::analyze::stats;
@@ -76,13 +76,13 @@ pub fn run(args: BottlenecksArgs) -> anyhow::Result<ExitCode> {
         common::print_json(&b)?;
         return Ok(code);
     }
-    println!(
+    outln!(
         "{} traces, {} on critical paths; minimum sample size {}",
         b.traces,
         fmt_ns(b.critical_total_ns),
         b.min_samples
     );
-    println!("\nby time on critical paths:");
+    outln!("\nby time on critical paths:");
     let rows: Vec<Vec<String>> = b
         .critical_path
         .iter()
@@ -112,7 +112,7 @@ pub fn run(args: BottlenecksArgs) -> anyhow::Result<ExitCode> {
         &rows,
         &[3, 4, 5, 6],
     );
-    println!("\nby p99 / p50:");
+    outln!("\nby p99 / p50:");
     let rows: Vec<Vec<String>> = b
         .tail_latency
         .iter()
@@ -142,7 +142,7 @@ pub fn run(args: BottlenecksArgs) -> anyhow::Result<ExitCode> {
         &rows,
         &[3, 4, 5, 6],
     );
-    println!("\nby error rate:");
+    outln!("\nby error rate:");
     let rows: Vec<Vec<String>> = b
         .error_rate
         .iter()
@@ -171,11 +171,13 @@ pub fn run(args: BottlenecksArgs) -> anyhow::Result<ExitCode> {
         &[3, 4, 5],
     );
     if !b.too_few_samples.is_empty() {
-        println!("\ntoo few samples to rank (< {}):", b.min_samples);
+        outln!("\ntoo few samples to rank (< {}):", b.min_samples);
         for t in &b.too_few_samples {
-            println!(
+            outln!(
                 "  {} {} ({} spans)",
-                t.op.service, t.op.operation, t.samples
+                t.op.service,
+                t.op.operation,
+                t.samples
             );
         }
     }

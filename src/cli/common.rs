@@ -11,6 +11,16 @@ use ringside::analyze::model::{TraceId, parse_trace_id};
 use ringside::analyze::time::{now_ns, parse_instant};
 use ringside::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
 
+/// `println!` that does not panic when stdout is closed (`ringside stats |
+/// head`): what cannot be written is dropped.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use outln;
+
 /// Where the store is when neither `--store` nor the configuration says.
 pub const DEFAULT_STORE: &str = "/var/lib/ringside/traces.db";
 
@@ -139,10 +149,8 @@ pub fn trace_id(s: &str) -> anyhow::Result<TraceId> {
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    use std::io::Write as _;
-    writeln!(out)?;
+    let text = serde_json::to_string_pretty(value)?;
+    outln!("{text}");
     Ok(())
 }
 
@@ -175,7 +183,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>], right: &[usize]) {
                 }
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
     line(&mut header.iter().copied());
     for r in rows {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use super::common::{self, InputArgs};
+use super::common::{self, InputArgs, outln};
 use super::exit;
 use ringside::analyze::critical_path::CriticalPath;
 use ringside::analyze::model::{SpanId, TraceId, serialize_display};
@@ -86,7 +86,7 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<ExitCode> {
         })?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "critical path of trace {id}: {} in {} segments",
         fmt_ns(total_ns),
         segments.len()

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use super::common::{self, InputArgs};
+use super::common::{self, InputArgs, outln};
 use super::exit;
 use ringside::analyze::critical_path::CriticalPath;
 use ringside::analyze::input::{AttrSelection, SpanQuery};
@@ -94,7 +94,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let root = trace.root.map(|r| &trace.spans[r]);
-    println!(
+    outln!(
         "trace {id}  {} spans  {}  started {}",
         trace.spans.len(),
         fmt_ns(duration_ns),
@@ -174,7 +174,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         &[1, 2, 3],
     );
     if trace.duplicates > 0 {
-        println!("({} duplicate spans ignored)", trace.duplicates);
+        outln!("({} duplicate spans ignored)", trace.duplicates);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -89,13 +89,9 @@ pub fn svg(points: &[(u64, u64)]) -> Result<Option<String>, ChartError> {
             .disable_mesh()
             .x_labels(6)
             .y_labels(rows.min(12) + 1)
-            .x_label_formatter(&|c| {
-                let t = fmt_time(start + (*c * column as f64) as u64);
-                // Only the time of day: the date is in the report's header.
-                t.get(11..19).unwrap_or(&t).to_owned()
-            })
+            .x_label_formatter(&|c| format!("+{}", fmt_ns((*c * column as f64) as u64)))
             .y_label_formatter(&|r| fmt_ns(1u64 << (min_exp + *r as u32).min(63)))
-            .x_desc("start time (UTC)")
+            .x_desc(format!("start time, after {} UTC", fmt_time(start)))
             .y_desc("duration")
             .label_style(("sans-serif", FONT))
             .axis_desc_style(("sans-serif", FONT))
