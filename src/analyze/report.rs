@@ -72,10 +72,10 @@ pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
     );
     let mut h = String::new();
     let w = &mut h;
-    let _ = write!(
+    let _ = writeln!(
         w,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>ringside report</title><style>{STYLE}</style></head><body>\n"
+         <title>ringside report</title><style>{STYLE}</style></head><body>"
     );
     let spans: usize = data.traces.iter().map(|t| t.spans.len()).sum();
     let (first, last) = data
@@ -83,9 +83,9 @@ pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
         .iter()
         .flat_map(|t| t.spans.iter().map(|s| s.start_ns))
         .fold((u64::MAX, 0), |(a, b), t| (a.min(t), b.max(t)));
-    let _ = write!(
+    let _ = writeln!(
         w,
-        "<h1>ringside report</h1><section id=\"summary\"><p>Source: {}. {} traces, {} spans{}{}.</p></section>\n",
+        "<h1>ringside report</h1><section id=\"summary\"><p>Source: {}. {} traces, {} spans{}{}.</p></section>",
         escape(&data.source),
         data.traces.len(),
         spans,
@@ -110,11 +110,11 @@ pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
                 .map(|r| (t.spans[r].start_ns, t.spans[r].duration_ns()))
         })
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         w,
         "<h2>Trace latency over time</h2><section id=\"heatmap\"><p class=\"note\">Each column is a slice \
          of time, each row a power-of-two range of end-to-end (root span) duration; darker cells hold \
-         more traces.</p>\n"
+         more traces.</p>"
     );
     match heatmap::svg(&roots)? {
         Some(svg) => w.push_str(&svg),
@@ -160,10 +160,10 @@ fn errors(w: &mut String, stats: &[OpStats]) {
     let mut by_rate: Vec<&OpStats> = stats.iter().collect();
     by_rate.sort_by(|a, b| b.error_rate.total_cmp(&a.error_rate));
     for s in by_rate {
-        let _ = write!(
+        let _ = writeln!(
             w,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}%</td>\
-             <td><svg width=\"200\" height=\"10\"><rect width=\"{:.1}\" height=\"10\" fill=\"#c00\"/></svg></td></tr>\n",
+             <td><svg width=\"200\" height=\"10\"><rect width=\"{:.1}\" height=\"10\" fill=\"#c00\"/></svg></td></tr>",
             escape(&s.key.service),
             escape(&s.key.operation),
             s.count,
@@ -180,11 +180,11 @@ fn sev(s: Severity) -> String {
 }
 
 fn bottlenecks(w: &mut String, b: &Bottlenecks) {
-    let _ = write!(
+    let _ = writeln!(
         w,
         "<h2>Bottlenecks</h2><section id=\"bottlenecks\"><p class=\"note\">{} traces, {} on critical paths. \
          Severity thresholds (low/medium/high): critical-path share 2%/10%/30%, p99/p50 3/5/10, error rate \
-         &gt;0/1%/5%. Operations with fewer than {} spans are not ranked.</p>\n",
+         &gt;0/1%/5%. Operations with fewer than {} spans are not ranked.</p>",
         b.traces,
         fmt_ns(b.critical_total_ns),
         b.min_samples
@@ -194,9 +194,9 @@ fn bottlenecks(w: &mut String, b: &Bottlenecks) {
          <th>operation</th><th class=\"n\">share</th><th class=\"n\">time</th><th class=\"n\">traces</th></tr>\n",
     );
     for c in &b.critical_path {
-        let _ = write!(
+        let _ = writeln!(
             w,
-            "<tr>{}<td>{}</td><td>{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+            "<tr>{}<td>{}</td><td>{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             sev(c.severity),
             escape(&c.op.service),
             escape(&c.op.operation),
@@ -211,10 +211,10 @@ fn bottlenecks(w: &mut String, b: &Bottlenecks) {
          <th class=\"n\">spans</th></tr>\n",
     );
     for t in &b.tail_latency {
-        let _ = write!(
+        let _ = writeln!(
             w,
             "<tr>{}<td>{}</td><td>{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td></tr>\n",
+             <td class=\"n\">{}</td></tr>",
             sev(t.severity),
             escape(&t.op.service),
             escape(&t.op.operation),

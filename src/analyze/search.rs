@@ -123,7 +123,7 @@ pub fn search(
         .collect();
     let key = |t: &TraceSummary| (t.start_ns, t.trace_id);
     match sort {
-        SortBy::Recent => found.sort_by(|a, b| key(b).cmp(&key(a))),
+        SortBy::Recent => found.sort_by_key(|t| std::cmp::Reverse(key(t))),
         SortBy::Oldest => found.sort_by_key(key),
         SortBy::Longest => {
             found.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns).then(key(a).cmp(&key(b))))

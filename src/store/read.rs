@@ -93,7 +93,7 @@ impl Store {
     fn resource_names(
         &self,
         names: &mut Names,
-    ) -> Result<HashMap<i64, (Arc<str>, Arc<str>)>, StoreError> {
+    ) -> Result<ResourceNames, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, service, host FROM resources")?;
@@ -126,6 +126,9 @@ impl Store {
     }
 }
 
+/// Service and host by resource row id.
+type ResourceNames = HashMap<i64, (Arc<str>, Arc<str>)>;
+
 /// Why a row could not be decoded.
 type RowError = String;
 
@@ -156,7 +159,7 @@ fn text<'r>(row: &'r Row<'_>, i: usize) -> Result<Option<&'r str>, RowError> {
 
 fn decode_row(
     row: &Row<'_>,
-    resources: &HashMap<i64, (Arc<str>, Arc<str>)>,
+    resources: &ResourceNames,
     names: &mut Names,
     details: bool,
 ) -> Result<Span, RowError> {
