@@ -70,7 +70,7 @@ pub fn run(args: BottlenecksArgs) -> anyhow::Result<ExitCode> {
     let code = if b.critical_path.is_empty() {
         ExitCode::from(exit::NOT_FOUND)
     } else {
-        ExitCode::SUCCESS
+        ExitCode::from(exit::OK)
     };
     if args.json {
         common::print_json(&b)?;

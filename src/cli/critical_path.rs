@@ -84,7 +84,7 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<ExitCode> {
             total_ns,
             segments,
         })?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::from(exit::OK));
     }
     outln!(
         "critical path of trace {id}: {} in {} segments",
@@ -112,5 +112,5 @@ pub fn run(args: CriticalPathArgs) -> anyhow::Result<ExitCode> {
         &rows,
         &[0, 1, 2],
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit::OK))
 }

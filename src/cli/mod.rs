@@ -6,10 +6,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bottlenecks;
+mod clock;
 pub mod common;
+mod config_args;
 pub mod critical_path;
 pub mod exit;
 pub mod report;
+mod run;
 pub mod search;
 pub mod stats;
 pub mod timeline;
@@ -25,6 +28,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
+    Clock(clock::ClockArgs),
+    /// Run the sidecar: drain rings, spool, export
+    Run(run::RunArgs),
     /// Show one trace as a tree with its critical path.
     Trace(trace::TraceArgs),
     /// Find traces by service, name, status, duration, attributes, time.
@@ -44,6 +51,8 @@ enum Command {
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Clock(args) => clock::run(args),
+        Command::Run(args) => run::run(args),
         Command::Trace(a) => trace::run(a),
         Command::Search(a) => search::run(a),
         Command::Stats(a) => stats::run(a),

@@ -76,5 +76,5 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     })?;
     common::write_file(&args.out, &html)?;
     eprintln!("ringside: wrote {}", args.out.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit::OK))
 }

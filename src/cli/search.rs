@@ -134,7 +134,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let code = if found.is_empty() {
         ExitCode::from(exit::NOT_FOUND)
     } else {
-        ExitCode::SUCCESS
+        ExitCode::from(exit::OK)
     };
     if args.json {
         common::print_json(&Output {

@@ -64,7 +64,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let code = if ops.is_empty() {
         ExitCode::from(exit::NOT_FOUND)
     } else {
-        ExitCode::SUCCESS
+        ExitCode::from(exit::OK)
     };
     if args.json {
         common::print_json(&Output {

@@ -44,5 +44,5 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
     let svg = waterfall::svg(&trace, CriticalPath::of(&trace).as_ref(), &palette)?;
     common::write_file(&args.out, &svg)?;
     eprintln!("ringside: wrote {}", args.out.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit::OK))
 }

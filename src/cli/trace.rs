@@ -91,7 +91,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
             skipped,
             rows,
         })?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::from(exit::OK));
     }
     let root = trace.root.map(|r| &trace.spans[r]);
     outln!(
@@ -176,5 +176,5 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     if trace.duplicates > 0 {
         outln!("({} duplicate spans ignored)", trace.duplicates);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit::OK))
 }

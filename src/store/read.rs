@@ -90,10 +90,7 @@ impl Store {
     }
 
     /// Service and host of every resource row.
-    fn resource_names(
-        &self,
-        names: &mut Names,
-    ) -> Result<ResourceNames, StoreError> {
+    fn resource_names(&self, names: &mut Names) -> Result<ResourceNames, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, service, host FROM resources")?;
