@@ -38,7 +38,13 @@ fn main() {
         let batches = generate::traces(done as u64, n, t0 + done as u64 * 1_000_000, 1_000_000);
         let t = Instant::now();
         spans += store
-            .write(&batches, SpoolCursor { segment: done as u64 + 1, offset: 0 })
+            .write(
+                &batches,
+                SpoolCursor {
+                    segment: done as u64 + 1,
+                    offset: 0,
+                },
+            )
             .unwrap()
             .inserted;
         spent += t.elapsed();
@@ -61,10 +67,19 @@ fn main() {
         ops = stats::per_operation(&loaded.spans, None).len();
         best = best.min(t.elapsed());
     }
-    println!("stats over {spans} spans ({ops} operations): best of 3 {:.3} s", best.as_secs_f64());
+    println!(
+        "stats over {spans} spans ({ops} operations): best of 3 {:.3} s",
+        best.as_secs_f64()
+    );
 
     let loaded = input.load(&SpanQuery::default()).unwrap();
-    let ids: Vec<_> = loaded.spans.iter().step_by(997).map(|s| s.trace_id).take(200).collect();
+    let ids: Vec<_> = loaded
+        .spans
+        .iter()
+        .step_by(997)
+        .map(|s| s.trace_id)
+        .take(200)
+        .collect();
     drop(loaded);
     let mut times: Vec<Duration> = ids
         .iter()

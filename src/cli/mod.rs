@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bottlenecks;
+mod check_config;
 mod clock;
 pub mod common;
 mod config_args;
@@ -32,6 +33,8 @@ enum Command {
     Clock(clock::ClockArgs),
     /// Run the sidecar: drain rings, spool, export
     Run(run::RunArgs),
+    /// Validate the sidecar configuration (file, OTEL_* variables, flags) and print the result
+    CheckConfig(check_config::CheckConfigArgs),
     /// Show one trace as a tree with its critical path.
     Trace(trace::TraceArgs),
     /// Find traces by service, name, status, duration, attributes, time.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Clock(args) => clock::run(args),
         Command::Run(args) => run::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
         Command::Trace(a) => trace::run(a),
         Command::Search(a) => search::run(a),
         Command::Stats(a) => stats::run(a),

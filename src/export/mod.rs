@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+pub mod console;
 pub mod jsonl;
 pub mod sqlite;
 
@@ -91,13 +92,13 @@ pub fn build_all(
                 *rotate_bytes,
                 *keep,
             ))),
+            ExporterConfig::Otlp { .. } => out.push(Box::new(otlp::OtlpHttpExporter::new(
+                &otlp::OtlpSettings::from_config(e, config.batch.max_bytes)?,
+            )?)),
+            ExporterConfig::Console {} => out.push(Box::new(console::ConsoleExporter::new())),
             ExporterConfig::Sqlite { path } => {
                 out.push(Box::new(sqlite::SqliteExporter::open(path)?))
             }
-            other => anyhow::bail!(
-                "exporter {} is not available in this build yet",
-                other.name()
-            ),
         }
     }
     Ok(out)

@@ -20,7 +20,10 @@ use super::source::Source;
 use super::spool::{Spool, SpoolLimits};
 
 mod os;
+mod reload;
+mod supervise;
 use os::{drain_fd, ensure_ring_dir, read_signals, signal_fd, watch_dir};
+use supervise::Supervisor;
 
 const SIGNALS: Token = Token(0);
 const RING_DIR: Token = Token(1);
@@ -56,7 +59,12 @@ pub struct Sidecar {
     spool: Spool,
     delivery: Option<Delivery>,
     last_sync: Instant,
+    supervisor: Supervisor,
+    reloader: Option<Reloader>,
 }
+
+/// Produces the configuration again on SIGHUP (file, environment, flags).
+pub type Reloader = Box<dyn FnMut() -> anyhow::Result<Config>>;
 
 impl Sidecar {
     /// Sets everything up: signal handling (when `handle_signals`), the ring
@@ -107,13 +115,7 @@ impl Sidecar {
         let exporters = crate::export::build_all(&config)?;
         let delivery = Delivery::start(&spool, exporters, config.batch.clone())
             .context("cannot start exporters")?;
-        let attributes = config
-            .resource
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut source = Source::new(dir, attributes);
+        let mut source = Source::new(dir, resource_attributes(&config));
         source.set_patience(config.patience());
         Ok(Sidecar {
             config,
@@ -125,7 +127,70 @@ impl Sidecar {
             spool,
             delivery: Some(delivery),
             last_sync: Instant::now(),
+            supervisor: Supervisor::from_env(),
+            reloader: None,
         })
+    }
+
+    /// How to read the configuration again on SIGHUP; without one, SIGHUP is
+    /// logged and ignored.
+    pub fn set_reloader(&mut self, reloader: Reloader) {
+        self.reloader = Some(reloader);
+    }
+
+    /// Applies a new configuration (SIGHUP). Exporters restart when their
+    /// list or the batching changed; the ring directory, spool and metrics
+    /// address keep their running values until a restart.
+    fn reload(&mut self) {
+        let Some(reloader) = self.reloader.as_mut() else {
+            log::warn!("SIGHUP ignored: no configuration source to reload");
+            return;
+        };
+        self.supervisor.reloading();
+        let loaded = reloader().and_then(|c| c.validate().map(|()| c).map_err(anyhow::Error::from));
+        let mut new = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!(error = format!("{e:#}").as_str(); "new configuration refused; the running one stays");
+                self.supervisor.ready("reload refused");
+                return;
+            }
+        };
+        for key in reload::keep_fixed(&self.config, &mut new) {
+            log::warn!(key = key; "changing this key needs a restart; running value kept");
+        }
+        if reload::exporters_changed(&self.config, &new) {
+            if let Err(e) = self.restart_delivery(&new) {
+                log::error!(error = format!("{e:#}").as_str(); "new exporters failed to start; the previous ones run again");
+                if let Err(e) = self.restart_delivery(&self.config.clone()) {
+                    log::error!(error = format!("{e:#}").as_str(); "previous exporters failed to start too");
+                }
+                self.supervisor.ready("reload failed");
+                return;
+            }
+        }
+        self.source.set_patience(new.patience());
+        self.source.set_attributes(resource_attributes(&new));
+        crate::sidecar::logging::init(&new.log.level);
+        self.config = new;
+        log::info!(exporters = self.config.exporters.len(); "configuration reloaded");
+        self.supervisor.ready("configuration reloaded");
+    }
+
+    fn restart_delivery(&mut self, config: &Config) -> anyhow::Result<()> {
+        let exporters = crate::export::build_all(config)?;
+        if let Some(old) = self.delivery.take() {
+            old.shutdown();
+        }
+        let names = super::deliver::reader_names(&exporters);
+        let delivery = Delivery::start(&self.spool, exporters, config.batch.clone())
+            .context("cannot start exporters")?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.spool
+            .retain_readers(&names)
+            .context("cannot drop cursors of removed exporters")?;
+        self.delivery = Some(delivery);
+        Ok(())
     }
 
     /// A handle that stops [`Sidecar::run`] from another thread.
@@ -141,8 +206,16 @@ impl Sidecar {
         let mut events = Events::with_capacity(64);
         let idle_max = Duration::from_millis(self.config.rings.idle_poll_ms);
         let mut wait = Duration::from_millis(1);
+        let status = format!("draining {} rings", self.source.ring_count());
+        self.supervisor.ready(&status);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+            if self.supervisor.stalled() {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            self.supervisor.turn();
+            let this_wait = self.supervisor.max_wait().map_or(wait, |m| wait.min(m));
+            if let Err(e) = self.poll.poll(&mut events, Some(this_wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e).context("poll failed");
                 }
@@ -155,9 +228,7 @@ impl Sidecar {
                         for sig in read_signals(self.signals.as_ref()) {
                             match sig {
                                 libc::SIGTERM | libc::SIGINT => stopping = true,
-                                libc::SIGHUP => {
-                                    log::info!("SIGHUP: configuration reload is not supported yet")
-                                }
+                                libc::SIGHUP => self.reload(),
                                 _ => {}
                             }
                         }
@@ -238,6 +309,7 @@ impl Sidecar {
     }
 
     fn shut_down(mut self) -> anyhow::Result<()> {
+        self.supervisor.stopping();
         log::info!("stopping: draining rings");
         // Drain until the rings are empty, bounded so a writer that keeps
         // writing cannot hold the shutdown forever.
@@ -252,7 +324,22 @@ impl Sidecar {
     }
 }
 
-/// Runs the sidecar in this process until SIGTERM or SIGINT.
-pub fn run(config: Config) -> anyhow::Result<()> {
-    Sidecar::new(config, true)?.run()
+/// Runs the sidecar in this process until SIGTERM or SIGINT; SIGHUP calls
+/// `reloader` for a new configuration.
+pub fn run(config: Config, reloader: Option<Reloader>) -> anyhow::Result<()> {
+    let mut sidecar = Sidecar::new(config, true)?;
+    if let Some(r) = reloader {
+        sidecar.set_reloader(r);
+    }
+    sidecar.run()
+}
+
+/// The configured resource attributes every ring's spans get.
+fn resource_attributes(config: &Config) -> Vec<(String, String)> {
+    config
+        .resource
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
