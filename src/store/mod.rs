@@ -107,6 +107,9 @@ impl std::fmt::Debug for Store {
 /// attributes) in memory while writing.
 const CACHE_KIB: i64 = 128 * 1024;
 
+/// WAL pages (4 KiB) between automatic checkpoints: 64 MiB.
+const WAL_CHECKPOINT_PAGES: i64 = 16 * 1024;
+
 impl Store {
     /// Opens the store at `path` for writing, creating the file, its directory
     /// and the schema if missing.
@@ -123,6 +126,12 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoint (copy the WAL into the database, with an fsync) every
+        // 64 MiB of WAL instead of SQLite's 4 MiB: fewer, larger checkpoints
+        // measured 1.2 to 2 times the write rate (docs/analysis.md). The WAL
+        // file is cut back to the same size after each checkpoint.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_CHECKPOINT_PAGES * 4096)?;
         let mut store = Store {
             conn,
             resources: Vec::new(),
