@@ -249,3 +249,80 @@ pub fn rank(traces: &[Trace], stats: &[OpStats], min_samples: u64) -> Bottleneck
         .sort_by(|a, b| b.rate.total_cmp(&a.rate).then(a.op.cmp(&b.op)));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::model::StatusCode;
+    use crate::analyze::stats::per_operation;
+    use crate::analyze::testing::span;
+
+    #[test]
+    fn grades_at_the_documented_thresholds() {
+        assert_eq!(Severity::grade(0.019, CRITICAL_SHARE), Severity::Ok);
+        assert_eq!(Severity::grade(0.02, CRITICAL_SHARE), Severity::Low);
+        assert_eq!(Severity::grade(0.10, CRITICAL_SHARE), Severity::Medium);
+        assert_eq!(Severity::grade(0.30, CRITICAL_SHARE), Severity::High);
+        assert_eq!(Severity::grade(2.99, TAIL_RATIO), Severity::Ok);
+        assert_eq!(Severity::grade(5.0, TAIL_RATIO), Severity::Medium);
+        assert_eq!(Severity::grade(0.0, ERROR_RATE), Severity::Ok);
+        assert_eq!(Severity::grade(0.001, ERROR_RATE), Severity::Low);
+        assert_eq!(Severity::grade(0.05, ERROR_RATE), Severity::High);
+    }
+
+    /// `n` traces: root `op1` [0, 100] with child `op2` [10, 90]; every
+    /// tenth `op2` is slow-tailed and errors.
+    fn traces(n: u8) -> Vec<Trace> {
+        (0..n)
+            .map(|i| {
+                let mut root = span(1, None, 0, 100);
+                let mut child = span(2, Some(1), 10, 90);
+                root.trace_id.0[0] = i;
+                child.trace_id.0[0] = i;
+                if i % 10 == 0 {
+                    child.end_ns = 1000;
+                    root.end_ns = 1010;
+                    child.status = StatusCode::Error;
+                }
+                Trace::new(vec![root, child])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ranks_by_critical_time_tail_and_errors_with_evidence() {
+        let traces = traces(100);
+        let spans: Vec<_> = traces.iter().flat_map(|t| t.spans.clone()).collect();
+        let stats = per_operation(&spans, None);
+        let b = rank(&traces, &stats, 50);
+        assert_eq!(b.traces, 100);
+        // 90 traces of 100 ns and 10 of 1010 ns.
+        assert_eq!(b.critical_total_ns, 90 * 100 + 10 * 1010);
+        let top = &b.critical_path[0];
+        assert_eq!(&*top.op.operation, "op2");
+        assert_eq!(top.critical_ns, 90 * 80 + 10 * 990);
+        assert_eq!(top.traces, 100);
+        assert_eq!(top.severity, Severity::High);
+        let tail = b
+            .tail_latency
+            .iter()
+            .find(|t| &*t.op.operation == "op2")
+            .unwrap();
+        assert_eq!((tail.p50_ns, tail.p99_ns), (80, 990));
+        assert_eq!(tail.severity, Severity::High);
+        assert_eq!(&*b.error_rate[0].op.operation, "op2");
+        assert_eq!(b.error_rate[0].errors, 10);
+        assert_eq!(b.error_rate[0].severity, Severity::High);
+        assert!(b.too_few_samples.is_empty());
+    }
+
+    #[test]
+    fn operations_below_the_minimum_sample_size_are_not_ranked() {
+        let traces = traces(20);
+        let spans: Vec<_> = traces.iter().flat_map(|t| t.spans.clone()).collect();
+        let b = rank(&traces, &per_operation(&spans, None), 50);
+        assert!(b.critical_path.is_empty() && b.tail_latency.is_empty() && b.error_rate.is_empty());
+        assert_eq!(b.too_few_samples.len(), 2);
+        assert!(b.too_few_samples.iter().all(|t| t.samples == 20));
+    }
+}

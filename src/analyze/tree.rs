@@ -181,3 +181,42 @@ pub fn clip(span: &Span, lo: u64, hi: u64) -> (u64, u64) {
     let hi = hi.max(lo);
     (span.start_ns.clamp(lo, hi), span.end_ns.clamp(lo, hi))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::testing::span;
+
+    #[test]
+    fn orphans_skew_self_time_and_duplicates() {
+        let t = Trace::new(vec![
+            span(1, None, 100, 200),
+            span(2, Some(1), 90, 150),  // starts before its parent: skew
+            span(3, Some(1), 140, 180), // overlaps 2
+            span(4, Some(9), 120, 130), // parent 9 missing: orphan
+            span(3, Some(1), 140, 180), // duplicate id
+        ]);
+        assert_eq!(t.duplicates, 1);
+        assert_eq!(t.spans.len(), 4);
+        let idx = |id: u8| t.spans.iter().position(|s| s.span_id.0[0] == id).unwrap();
+        assert_eq!(t.root, Some(idx(1)));
+        assert!(t.is_orphan(idx(4)) && !t.is_orphan(idx(2)));
+        assert_eq!(t.skew_ns(idx(2)), Some(10));
+        assert_eq!(t.skew_ns(idx(3)), None);
+        // Children cover [100, 180] of [100, 200] once clipped and merged.
+        assert_eq!(t.self_time_ns(idx(1)), 20);
+        let order: Vec<u8> = t
+            .depth_first()
+            .iter()
+            .map(|&(i, _)| t.spans[i].span_id.0[0])
+            .collect();
+        assert_eq!(order, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_loop_of_parent_ids_is_cut_not_followed_forever() {
+        let t = Trace::new(vec![span(1, Some(2), 0, 10), span(2, Some(1), 5, 8)]);
+        assert_eq!(t.depth_first().len(), 2);
+        assert!(t.root.is_some());
+    }
+}
