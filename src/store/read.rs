@@ -222,12 +222,39 @@ fn attrs_of(v: &serde_json::Value) -> Attributes {
         .unwrap_or_default()
 }
 
-fn json_attrs(s: &str) -> Result<Attributes, RowError> {
-    let v = parse(s, "attributes")?;
-    if !v.is_object() {
-        return Err("attributes is not a JSON object".into());
+/// A JSON object's entries in document order (a `serde_json::Map` would sort
+/// them, losing the order the instrumentation wrote them in).
+struct Ordered(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(Entries)
     }
-    Ok(attrs_of(&v))
+}
+
+fn json_attrs(s: &str) -> Result<Attributes, RowError> {
+    let Ordered(entries) = serde_json::from_str(s).map_err(|e| format!("attributes: {e}"))?;
+    Ok(entries
+        .into_iter()
+        .map(|(k, v)| (k, AttrValue::from_json(&v)))
+        .collect())
 }
 
 fn json_events(s: &str) -> Result<Vec<Event>, RowError> {
