@@ -260,10 +260,18 @@ fn report_renders_in_chromium_without_console_errors() {
     for i in 0..5 {
         assert!(dom.contains(&format!("id=\"waterfall-{i}\"")));
     }
-    // Heatmap + 5 waterfalls + the inline error-rate bars (one per operation).
-    let operations = dom.matches("<tr>").count();
-    assert!(dom.matches("<svg").count() >= 6, "svg count");
-    assert!(operations > 10);
+    // Percentile chart + heatmap + 5 waterfalls + one inline error-rate bar
+    // per operation (8 generated operations + one per span name of the wide
+    // trace, whose spans are all named differently).
+    let operations = 8 + WIDE_SPANS;
+    assert_eq!(dom.matches("<svg").count(), 7 + operations, "svg count");
+    let chart =
+        &dom[dom.find("id=\"percentile-chart\"").unwrap()..dom.find("id=\"errors\"").unwrap()];
+    assert_eq!(
+        chart.matches("<rect").count() - 1,
+        operations,
+        "one p50-p99 bar per operation"
+    );
     // The wide trace is the slowest: all its spans are labelled in its
     // waterfall (one label and one duration text per span).
     let first =

@@ -3,14 +3,15 @@
 //! heatmap over time, the bottleneck ranking and waterfalls of the slowest
 //! traces with their critical paths.
 //!
-//! Element ids a reader (or a test) can rely on: `summary`, `percentiles`,
+//! Element ids a reader (or a test) can rely on: `summary`, `percentiles`
+//! (with the chart `percentile-chart`),
 //! `errors`, `heatmap`, `bottlenecks`, `slowest`, and `waterfall-0` ..
 //! `waterfall-{n-1}` (one `figure.waterfall` per trace drawn).
 
 use std::fmt::Write as _;
 
 use super::bottlenecks::{Bottlenecks, Severity};
-use super::chart::{ChartError, Palette, heatmap, waterfall};
+use super::chart::{ChartError, Palette, heatmap, percentiles as percentile_chart, waterfall};
 use super::critical_path::CriticalPath;
 use super::stats::OpStats;
 use super::time::{fmt_ns, fmt_time};
@@ -100,7 +101,7 @@ pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
             String::new()
         },
     );
-    percentiles(w, data.stats);
+    percentiles(w, data.stats)?;
     errors(w, data.stats);
     let roots: Vec<(u64, u64)> = data
         .traces
@@ -127,10 +128,17 @@ pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
     Ok(h)
 }
 
-fn percentiles(w: &mut String, stats: &[OpStats]) {
+fn percentiles(w: &mut String, stats: &[OpStats]) -> Result<(), ChartError> {
     w.push_str(
         "<h2>Latency per operation</h2><section id=\"percentiles\"><p class=\"note\">Exact nearest-rank \
-         percentiles.</p><table><tr><th>service</th><th>operation</th><th class=\"n\">count</th>\
+         percentiles. Chart (log scale): bar from p50 to p99, black ticks at p90 and p99.9, red tick at the \
+         maximum.</p><figure id=\"percentile-chart\">",
+    );
+    if let Some(svg) = percentile_chart::svg(stats)? {
+        w.push_str(&svg);
+    }
+    w.push_str(
+        "</figure><table><tr><th>service</th><th>operation</th><th class=\"n\">count</th>\
          <th class=\"n\">mean</th><th class=\"n\">p50</th><th class=\"n\">p90</th><th class=\"n\">p95</th>\
          <th class=\"n\">p99</th><th class=\"n\">p99.9</th><th class=\"n\">max</th></tr>\n",
     );
@@ -150,6 +158,7 @@ fn percentiles(w: &mut String, stats: &[OpStats]) {
         w.push_str("</tr>\n");
     }
     w.push_str("</table></section>\n");
+    Ok(())
 }
 
 fn errors(w: &mut String, stats: &[OpStats]) {

@@ -1,5 +1,6 @@
 //! Pictures drawn with plotters' SVG backend: a trace waterfall
-//! ([`waterfall`]) and a latency heatmap over time ([`heatmap`]).
+//! ([`waterfall`]), a latency heatmap over time ([`heatmap`]) and latency
+//! percentiles per operation ([`percentiles`]).
 //!
 //! Text stays readable at any span count because the pictures grow with the
 //! data (one fixed-height row per span) instead of shrinking the labels.
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use plotters::style::RGBColor;
 
 pub mod heatmap;
+pub mod percentiles;
 pub mod waterfall;
 
 /// Why a chart could not be drawn (plotters reports drawing errors as text).
