@@ -9,6 +9,8 @@ pub mod analyze;
 pub mod clock;
 #[cfg(all(feature = "sidecar", not(loom)))]
 pub mod export;
+#[cfg(not(loom))]
+pub mod ffi;
 pub mod record;
 pub mod ring;
 #[cfg(all(feature = "sidecar", not(loom)))]
