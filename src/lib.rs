@@ -4,6 +4,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "sidecar", not(loom)))]
+pub mod analyze;
 pub mod clock;
 #[cfg(all(feature = "sidecar", not(loom)))]
 pub mod export;
@@ -13,6 +15,8 @@ pub mod record;
 pub mod ring;
 #[cfg(all(feature = "sidecar", not(loom)))]
 pub mod sidecar;
+#[cfg(all(feature = "sidecar", not(loom)))]
+pub mod store;
 mod sync;
 #[cfg(not(loom))]
 pub mod trace;
