@@ -36,9 +36,11 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let out = store.write(
             &batches,
+            // Through 16 MiB spool segments (the default) at 256 bytes a
+            // span, as the sidecar's cursor moves.
             SpoolCursor {
-                segment: done as u64 + 1,
-                offset: 0,
+                segment: ((done + n) as u64 * 14 * 256) >> 24,
+                offset: ((done + n) as u64 * 14 * 256) & ((1 << 24) - 1),
             },
         )?;
         spent += t.elapsed();

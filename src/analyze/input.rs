@@ -14,7 +14,7 @@ pub enum AttrSelection {
     /// None.
     #[default]
     None,
-    /// Only these keys (values come back in their text form from the store).
+    /// Only these keys (typed, like [`AttrSelection::All`]).
     Keys(Vec<String>),
     /// All of them, typed.
     All,

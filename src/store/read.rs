@@ -15,7 +15,8 @@ use crate::analyze::model::{
 
 const COLUMNS: &str = "id, trace_id, span_id, parent_span_id, resource_id, name, kind, status, \
                        start_ns, end_ns";
-const DETAIL_COLUMNS: &str = ", status_message, attributes, events, links";
+const ATTR_COLUMN: &str = ", attributes";
+const DETAIL_COLUMNS: &str = ", status_message, events, links";
 
 impl Store {
     /// Appends the spans `query` selects to `out`, skipping (and counting)
@@ -27,23 +28,17 @@ impl Store {
         out: &mut Loaded,
     ) -> Result<(), StoreError> {
         let resources = self.resource_names(names)?;
-        let full_attrs = query.attributes == AttrSelection::All;
-        let mut by_key = match &query.attributes {
-            AttrSelection::Keys(keys) => self.attrs_by_span(keys)?,
-            _ => HashMap::new(),
+        let with_attrs = query.attributes != AttrSelection::None;
+        let columns = match (with_attrs, query.details) {
+            (false, false) => COLUMNS.to_owned(),
+            (true, false) => format!("{COLUMNS}{ATTR_COLUMN}"),
+            (_, true) => format!("{COLUMNS}{ATTR_COLUMN}{DETAIL_COLUMNS}"),
         };
-        let detail = if full_attrs || query.details {
-            DETAIL_COLUMNS
-        } else {
-            ""
-        };
+        let load_attrs = with_attrs || query.details;
         let mut decode = |row: &Row<'_>, out: &mut Loaded| -> Result<(), StoreError> {
             let id: i64 = row.get(0)?;
-            match decode_row(row, &resources, names, !detail.is_empty()) {
+            match decode_row(row, &resources, names, load_attrs, query.details) {
                 Ok(mut span) => {
-                    if let Some(attrs) = by_key.remove(&id) {
-                        span.attributes = attrs;
-                    }
                     query.trim(&mut span);
                     out.spans.push(span);
                 }
@@ -52,7 +47,7 @@ impl Store {
             Ok(())
         };
         if let Some(ids) = &query.trace_ids {
-            let sql = format!("SELECT {COLUMNS}{detail} FROM spans WHERE trace_id = ?1");
+            let sql = format!("SELECT {columns} FROM spans WHERE trace_id = ?1");
             let mut stmt = self.conn.prepare(&sql)?;
             for id in ids {
                 let mut rows = stmt.query([&id.0[..]])?;
@@ -80,7 +75,7 @@ impl Store {
         } else {
             format!(" WHERE {}", conds.join(" AND "))
         };
-        let sql = format!("SELECT {COLUMNS}{detail} FROM spans{filter}");
+        let sql = format!("SELECT {columns} FROM spans{filter}");
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
@@ -100,24 +95,6 @@ impl Store {
             let service = names.intern(row.get_ref(1)?.as_str().unwrap_or("?"));
             let host = names.intern(row.get_ref(2)?.as_str().unwrap_or(""));
             map.insert(row.get(0)?, (service, host));
-        }
-        Ok(map)
-    }
-
-    /// The text values of `keys` for every span that has them, by span row.
-    fn attrs_by_span(&self, keys: &[String]) -> Result<HashMap<i64, Attributes>, StoreError> {
-        let mut map: HashMap<i64, Attributes> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT span, value FROM span_attrs WHERE key = ?1")?;
-        for key in keys {
-            let mut rows = stmt.query([key])?;
-            while let Some(row) = rows.next()? {
-                let value = row.get_ref(1)?.as_str().unwrap_or_default();
-                map.entry(row.get(0)?)
-                    .or_default()
-                    .push((key.clone(), AttrValue::Str(value.to_owned())));
-            }
         }
         Ok(map)
     }
@@ -158,6 +135,7 @@ fn decode_row(
     row: &Row<'_>,
     resources: &ResourceNames,
     names: &mut Names,
+    attrs: bool,
     details: bool,
 ) -> Result<Span, RowError> {
     let trace_id = blob::<16>(row, 1, "trace_id")?.ok_or("trace_id is null")?;
@@ -195,9 +173,11 @@ fn decode_row(
         events: Vec::new(),
         links: Vec::new(),
     };
+    if attrs {
+        span.attributes = json_attrs(text(row, 10)?.unwrap_or("{}"))?;
+    }
     if details {
-        span.status_message = text(row, 10)?.map(str::to_owned);
-        span.attributes = json_attrs(text(row, 11)?.unwrap_or("{}"))?;
+        span.status_message = text(row, 11)?.map(str::to_owned);
         if let Some(events) = text(row, 12)? {
             span.events = json_events(events)?;
         }

@@ -1,29 +1,29 @@
 //! The store's tables and indexes, and the version that guards them.
 //!
 //! One row per span in `spans`; the process that wrote it in `resources`
-//! (one row per ring: service, host, pid); every span attribute once more in
-//! `span_attrs`, as text, keyed by `(key, value, span)` so that an equality
-//! filter (`--attr file.path=/a/b`) is one index range and grouping by an
-//! attribute (`stats --group-by target.node`) is one range scan of that key.
-//! The `spans.attributes` column keeps the typed values (JSON object) for
-//! display. Events and links are JSON arrays in their span's row (NULL when
-//! there are none): nothing queries inside them.
+//! (one row per ring: service, host, pid). A span's attributes are one JSON
+//! object in its row (typed values); events and links are JSON arrays there
+//! too (NULL when there are none).
 //!
-//! Indexes and the queries they serve:
+//! Every index costs the writer a B-tree insert per span, so there is one
+//! per query the analysis commands run, no more:
 //!
 //! | index | serves |
 //! |---|---|
 //! | `spans_by_trace (trace_id, span_id)` unique | `ringside trace`, duplicate spans ignored |
-//! | `spans_by_service (resource_id, start_ns)` | filters by service |
-//! | `spans_errors (start_ns) WHERE status = 2` | filters by status error (errors are rare: a partial index) |
-//! | `spans_by_start (start_ns)` | time windows |
-//! | `spans_by_duration (duration_ns)` | minimum duration, slowest spans |
+//! | `spans_by_start (start_ns)` | time windows (`--since`, `--until`) |
+//!
+//! Service, status, duration and attribute filters are applied to the spans
+//! of the window after loading (they need whole traces anyway), so version 1's
+//! indexes for them and its per-attribute table (`span_attrs`, one random-order
+//! insert per attribute) were never read and are gone in version 2: the writer
+//! went from seven B-tree inserts per span (plus one per attribute) to three.
 //!
 //! The view `span_list` joins the service name in, for ad-hoc `sqlite3` use.
 
 /// Schema version, kept in `PRAGMA user_version`. Bump it with any change to
 /// the statements below; a store of another version is refused, not guessed at.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Creates every table, index and view of [`SCHEMA_VERSION`].
 pub const CREATE: &str = "
@@ -60,16 +60,7 @@ CREATE TABLE spans (
     links              TEXT
 );
 CREATE UNIQUE INDEX spans_by_trace ON spans (trace_id, span_id);
-CREATE INDEX spans_by_service ON spans (resource_id, start_ns);
-CREATE INDEX spans_errors ON spans (start_ns) WHERE status = 2;
 CREATE INDEX spans_by_start ON spans (start_ns);
-CREATE INDEX spans_by_duration ON spans (duration_ns);
-CREATE TABLE span_attrs (
-    key    TEXT NOT NULL,
-    value  TEXT NOT NULL,
-    span   INTEGER NOT NULL,
-    PRIMARY KEY (key, value, span)
-) WITHOUT ROWID;
 CREATE TABLE meta (
     key    TEXT PRIMARY KEY,
     value  INTEGER NOT NULL

@@ -64,7 +64,7 @@ fn written_spans_read_back_whole_and_by_trace() {
             .all(|s| s.trace_id == one && s.attributes.is_empty())
     );
 
-    // Only the named keys, from the attribute index, as text.
+    // Only the named keys, typed.
     let keyed = input
         .load(&SpanQuery {
             attributes: AttrSelection::Keys(vec!["bytes".into()]),
@@ -72,7 +72,7 @@ fn written_spans_read_back_whole_and_by_trace() {
         })
         .unwrap();
     let read = keyed.spans.iter().find(|s| &*s.name == "read").unwrap();
-    assert!(matches!(read.attr("bytes"), Some(AttrValue::Str(_))));
+    assert!(matches!(read.attr("bytes"), Some(AttrValue::Int(_))));
     assert!(read.attr("file.path").is_none());
 
     // A time window.

@@ -31,7 +31,6 @@ const INSERT_SPAN: &str = "INSERT OR IGNORE INTO spans (trace_id, span_id, paren
      trace_flags, trace_state, parent_is_remote, dropped_attributes, dropped_events, \
      dropped_links, attributes, events, links) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
-const INSERT_ATTR: &str = "INSERT OR IGNORE INTO span_attrs (key, value, span) VALUES (?1, ?2, ?3)";
 const UPSERT_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
@@ -53,17 +52,23 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if read_cursor(&tx)?.is_some_and(|stored| cursor <= stored) {
+        let stored = read_cursor(&tx)?;
+        if stored.is_some_and(|stored| cursor <= stored) {
             return Ok(WriteOutcome {
                 already_stored: true,
                 ..WriteOutcome::default()
             });
         }
+        // The spool deletes a segment once every reader's cursor is past it.
+        // Commits are not fsynced (synchronous=NORMAL, see `Store::open`), so
+        // before a cursor leaves a segment behind, everything committed up to
+        // it is made durable: a power cut can then only take commits whose
+        // spans are still in a spool segment.
+        let leaves_segment = stored.is_none_or(|s| cursor.segment > s.segment);
         let mut out = WriteOutcome::default();
         let mut new_resources: Vec<(Resource, i64)> = Vec::new();
         {
             let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
-            let mut insert_attr = tx.prepare_cached(INSERT_ATTR)?;
             let mut enc = Encoded::default();
             for batch in batches {
                 let known = self.resources.iter().chain(new_resources.iter());
@@ -109,11 +114,6 @@ impl Store {
                         continue;
                     }
                     out.inserted += 1;
-                    let row = tx.last_insert_rowid();
-                    for a in view.attrs() {
-                        let value = AttrText(a.value).to_string();
-                        insert_attr.execute(params![a.key, value, row])?;
-                    }
                 }
             }
             let mut meta = tx.prepare_cached(UPSERT_META)?;
@@ -122,6 +122,9 @@ impl Store {
         }
         tx.commit()?;
         self.resources.extend(new_resources);
+        if leaves_segment {
+            self.sync_wal()?;
+        }
         Ok(out)
     }
 
@@ -187,21 +190,6 @@ fn resource_id(tx: &Transaction<'_>, r: &Resource) -> Result<i64, StoreError> {
              AND ring_id = ?4 AND attributes = ?5",
         )?
         .query_row(key, |row| row.get(0))?)
-}
-
-/// An attribute value as the text `span_attrs` indexes and `--attr` compares:
-/// strings as they are, numbers in decimal, booleans as `true`/`false`.
-pub struct AttrText<'a>(pub Value<'a>);
-
-impl std::fmt::Display for AttrText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Value::Str(s) => f.write_str(s),
-            Value::I64(v) => write!(f, "{v}"),
-            Value::F64(v) => write!(f, "{v}"),
-            Value::Bool(v) => write!(f, "{v}"),
-        }
-    }
 }
 
 /// JSON text of one span's attributes, events and links, in buffers reused
