@@ -70,6 +70,7 @@ impl Store {
         {
             let mut insert_span = tx.prepare_cached(INSERT_SPAN)?;
             let mut enc = Encoded::default();
+            let mut spans = Vec::with_capacity(batches.iter().map(SpanBatch::len).sum());
             for batch in batches {
                 let known = self.resources.iter().chain(new_resources.iter());
                 let resource_id = match known.clone().find(|(r, _)| *r == *batch.resource) {
@@ -81,40 +82,47 @@ impl Store {
                     }
                 };
                 for rec in &batch.records {
-                    let Ok(view) = RecordView::new(rec) else {
-                        out.invalid += 1;
-                        continue;
-                    };
-                    enc.encode(&view);
-                    let (da, de, dl) = view.dropped();
-                    let inserted = insert_span.execute(params![
-                        &view.trace_id()[..],
-                        &view.span_id()[..],
-                        view.parent_span_id().as_ref().map(|p| &p[..]),
-                        resource_id,
-                        view.name(),
-                        view.kind() as u8,
-                        view.status() as u8,
-                        view.status_message(),
-                        ns(view.start()),
-                        ns(view.end()),
-                        ns(view.end().saturating_sub(view.start())),
-                        view.trace_flags(),
-                        view.trace_state(),
-                        view.parent_is_remote(),
-                        da,
-                        de,
-                        dl,
-                        enc.attrs()?,
-                        enc.events()?,
-                        enc.links()?,
-                    ])?;
-                    if inserted == 0 {
-                        out.duplicates += 1;
-                        continue;
+                    match RecordView::new(rec) {
+                        Ok(view) => spans.push((view, resource_id)),
+                        Err(_) => out.invalid += 1,
                     }
-                    out.inserted += 1;
                 }
+            }
+            // In the unique index's order: the inserts then walk that B-tree
+            // (keyed by random trace ids) from left to right, each page
+            // visited once while it is hot, instead of jumping around it.
+            spans.sort_unstable_by_key(|(v, _)| (v.trace_id(), v.span_id()));
+            for (view, resource_id) in &spans {
+                let resource_id = *resource_id;
+                enc.encode(&view);
+                let (da, de, dl) = view.dropped();
+                let inserted = insert_span.execute(params![
+                    &view.trace_id()[..],
+                    &view.span_id()[..],
+                    view.parent_span_id().as_ref().map(|p| &p[..]),
+                    resource_id,
+                    view.name(),
+                    view.kind() as u8,
+                    view.status() as u8,
+                    view.status_message(),
+                    ns(view.start()),
+                    ns(view.end()),
+                    ns(view.end().saturating_sub(view.start())),
+                    view.trace_flags(),
+                    view.trace_state(),
+                    view.parent_is_remote(),
+                    da,
+                    de,
+                    dl,
+                    enc.attrs()?,
+                    enc.events()?,
+                    enc.links()?,
+                ])?;
+                if inserted == 0 {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.inserted += 1;
             }
             let mut meta = tx.prepare_cached(UPSERT_META)?;
             meta.execute(params![META_CURSOR_SEGMENT, ns(cursor.segment)])?;
