@@ -94,7 +94,7 @@ impl Store {
             spans.sort_unstable_by_key(|(v, _)| (v.trace_id(), v.span_id()));
             for (view, resource_id) in &spans {
                 let resource_id = *resource_id;
-                enc.encode(&view);
+                enc.encode(view);
                 let (da, de, dl) = view.dropped();
                 let inserted = insert_span.execute(params![
                     &view.trace_id()[..],
