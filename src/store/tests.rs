@@ -145,6 +145,28 @@ fn other_versions_and_foreign_files_are_refused() {
         Err(StoreError::Version { found: 99, .. })
     ));
 
+    // A store of schema 1 (before the unused indexes and `span_attrs` were
+    // dropped) is refused with the versions and the file named.
+    let v1 = dir.join("v1.db");
+    let conn = Connection::open(&v1).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE spans (id INTEGER PRIMARY KEY); \
+         CREATE TABLE span_attrs (key, value, span); PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let err = Store::open_read_only(&v1).unwrap_err();
+    assert!(matches!(err, StoreError::Version { found: 1, .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("v1.db") && msg.contains("version 1") && msg.contains("reads version 2"),
+        "{msg}"
+    );
+    assert!(matches!(
+        Store::open(&v1),
+        Err(StoreError::Version { found: 1, .. })
+    ));
+
     let foreign = dir.join("f.db");
     Connection::open(&foreign)
         .unwrap()
