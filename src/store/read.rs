@@ -47,7 +47,10 @@ impl Store {
             Ok(())
         };
         if let Some(ids) = &query.trace_ids {
-            let sql = format!("SELECT {columns} FROM spans WHERE trace_id = ?1");
+            let sql = format!(
+                "SELECT {columns} FROM spans \
+                 WHERE trace = (SELECT id FROM traces WHERE trace_id = ?1)"
+            );
             let mut stmt = self.conn.prepare(&sql)?;
             for id in ids {
                 let mut rows = stmt.query([&id.0[..]])?;

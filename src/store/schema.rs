@@ -36,8 +36,13 @@ CREATE TABLE resources (
     attributes  TEXT NOT NULL,
     UNIQUE (service, host, pid, ring_id, attributes)
 );
+CREATE TABLE traces (
+    id          INTEGER PRIMARY KEY,
+    trace_id    BLOB NOT NULL UNIQUE
+);
 CREATE TABLE spans (
     id                 INTEGER PRIMARY KEY,
+    trace              INTEGER NOT NULL REFERENCES traces (id),
     trace_id           BLOB NOT NULL,
     span_id            BLOB NOT NULL,
     parent_span_id     BLOB,
@@ -59,7 +64,7 @@ CREATE TABLE spans (
     events             TEXT,
     links              TEXT
 );
-CREATE UNIQUE INDEX spans_by_trace ON spans (trace_id, span_id);
+CREATE UNIQUE INDEX spans_by_trace ON spans (trace, span_id);
 CREATE INDEX spans_by_start ON spans (start_ns);
 CREATE TABLE meta (
     key    TEXT PRIMARY KEY,

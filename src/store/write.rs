@@ -29,8 +29,10 @@ pub struct WriteOutcome {
 const INSERT_SPAN: &str = "INSERT OR IGNORE INTO spans (trace_id, span_id, parent_span_id, \
      resource_id, name, kind, status, status_message, start_ns, end_ns, duration_ns, \
      trace_flags, trace_state, parent_is_remote, dropped_attributes, dropped_events, \
-     dropped_links, attributes, events, links) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+     dropped_links, attributes, events, links, trace) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+const INSERT_TRACE: &str = "INSERT OR IGNORE INTO traces (trace_id) VALUES (?1)";
+const TRACE_ROW: &str = "SELECT id FROM traces WHERE trace_id = ?1";
 const UPSERT_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
@@ -92,8 +94,21 @@ impl Store {
             // (keyed by random trace ids) from left to right, each page
             // visited once while it is hot, instead of jumping around it.
             spans.sort_unstable_by_key(|(v, _)| (v.trace_id(), v.span_id()));
+            let mut insert_trace = tx.prepare_cached(INSERT_TRACE)?;
+            let mut trace_row = tx.prepare_cached(TRACE_ROW)?;
+            let mut trace: Option<([u8; 16], i64)> = None;
             for (view, resource_id) in &spans {
                 let resource_id = *resource_id;
+                let trace_id = view.trace_id();
+                let trace_ref = match trace {
+                    Some((id, row)) if id == trace_id => row,
+                    _ => {
+                        insert_trace.execute([&trace_id[..]])?;
+                        let row: i64 = trace_row.query_row([&trace_id[..]], |r| r.get(0))?;
+                        trace = Some((trace_id, row));
+                        row
+                    }
+                };
                 enc.encode(view);
                 let (da, de, dl) = view.dropped();
                 let inserted = insert_span.execute(params![
@@ -117,6 +132,7 @@ impl Store {
                     enc.attrs()?,
                     enc.events()?,
                     enc.links()?,
+                    trace_ref,
                 ])?;
                 if inserted == 0 {
                     out.duplicates += 1;
