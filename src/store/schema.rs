@@ -1,7 +1,12 @@
 //! The store's tables and indexes, and the version that guards them.
 //!
 //! One row per span in `spans`; the process that wrote it in `resources`
-//! (one row per ring: service, host, pid). A span's attributes are one JSON
+//! (one row per ring: service, host, pid); one row per trace in `traces`,
+//! whose row id the trace's spans carry in `spans.trace`. Trace ids are
+//! random, so an index on them takes inserts all over its B-tree: keyed this
+//! way, that happens once per trace (in `traces`) instead of once per span,
+//! and `spans_by_trace` grows at its end, as trace rows are numbered in
+//! arrival order. A span's attributes are one JSON
 //! object in its row (typed values); events and links are JSON arrays there
 //! too (NULL when there are none).
 //!
@@ -10,7 +15,8 @@
 //!
 //! | index | serves |
 //! |---|---|
-//! | `spans_by_trace (trace_id, span_id)` unique | `ringside trace`, duplicate spans ignored |
+//! | `traces (trace_id)` unique | `ringside trace`: trace id to trace row |
+//! | `spans_by_trace (trace, span_id)` unique | the trace's spans, duplicate spans ignored |
 //! | `spans_by_start (start_ns)` | time windows (`--since`, `--until`) |
 //!
 //! Service, status, duration and attribute filters are applied to the spans

@@ -90,9 +90,10 @@ impl Store {
                     }
                 }
             }
-            // In the unique index's order: the inserts then walk that B-tree
-            // (keyed by random trace ids) from left to right, each page
-            // visited once while it is hot, instead of jumping around it.
+            // In trace id order: each trace's spans are consecutive (one
+            // lookup of its `traces` row), and the inserts into the random
+            // keyed `traces` index walk it from left to right, each page
+            // visited once while it is hot.
             spans.sort_unstable_by_key(|(v, _)| (v.trace_id(), v.span_id()));
             let mut insert_trace = tx.prepare_cached(INSERT_TRACE)?;
             let mut trace_row = tx.prepare_cached(TRACE_ROW)?;
