@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+pub mod jsonl;
+
 use crate::sidecar::spans::SpanBatch;
 use crate::sidecar::spool::SpoolCursor;
 
@@ -67,4 +69,21 @@ pub trait Exporter: Send {
         batches: &[SpanBatch],
         cursor: SpoolCursor,
     ) -> Result<ExportOutcome, ExportError>;
+}
+
+pub mod otlp;
+
+/// Builds the exporters the configuration names.
+pub fn build_all(config: &crate::sidecar::config::Config) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
+    use crate::sidecar::config::ExporterConfig;
+    let mut out: Vec<Box<dyn Exporter>> = Vec::new();
+    for e in &config.exporters {
+        match e {
+            ExporterConfig::Jsonl { path, rotate_bytes, keep } => {
+                out.push(Box::new(jsonl::JsonlExporter::new(path, *rotate_bytes, *keep)))
+            }
+            other => anyhow::bail!("exporter {} is not available in this build yet", other.name()),
+        }
+    }
+    Ok(out)
 }

@@ -12,7 +12,7 @@ mod file;
 pub(crate) mod protocol;
 
 #[cfg(not(loom))]
-pub use consumer::{Consumer, Drained};
+pub use consumer::{Consumer, DEFAULT_PATIENCE, Drained};
 #[cfg(not(loom))]
 pub use file::{OpenError, Ring, RingStats, default_dir, ring_file_name};
 pub use protocol::PushError;

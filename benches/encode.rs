@@ -1,0 +1,86 @@
+//! Encoding throughput: `cargo bench --bench encode`.
+//!
+//! 8192 storage spans of one process (a data-node write: name, kind, remote
+//! parent, five attributes), encoded as one OTLP request in protobuf and in
+//! JSON. Criterion reports spans per second (`thrpt`).
+
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use ringside::export::otlp::{encode_json, encode_proto};
+use ringside::record::{Record, SpanKind, Value};
+use ringside::sidecar::spans::{Resource, SpanBatch};
+
+const SPANS: usize = 8192;
+
+fn storage_span(i: u64) -> Record {
+    let mut r = Record::new("storage.data.write");
+    r.trace_id = [0x5a; 16];
+    r.trace_id[..8].copy_from_slice(&(i / 16).to_le_bytes());
+    r.span_id = (i + 1).to_le_bytes();
+    r.parent_span_id = (i / 16 + 1_000_000).to_le_bytes();
+    r.flags = Record::FLAG_PARENT_REMOTE;
+    r.trace_flags = 1;
+    r.kind = SpanKind::Server as u8;
+    r.start = 1_764_000_000_000_000_000 + i * 10_000;
+    r.end = r.start + 180_000 + i % 977;
+    let path = format!("/vol/data-07/chunks/{:04x}/{:016x}.chk", i % 4096, i * 7919);
+    r.push_attr("storage.path", Value::Str(&path));
+    r.push_attr("storage.size", Value::I64(4096 * (1 + (i % 256) as i64)));
+    r.push_attr("storage.op", Value::Str("write"));
+    r.push_attr("storage.node", Value::Str("data-node-17"));
+    r.push_attr("client.id", Value::I64(10_000 + (i % 64) as i64));
+    assert_eq!(r.dropped_attrs, 0, "the sample span must fit whole");
+    r
+}
+
+fn batch() -> Vec<SpanBatch> {
+    let resource = Arc::new(Resource {
+        service: "data-node".into(),
+        pid: 4242,
+        host: "storage-host-3".into(),
+        ring_id: 1,
+        attributes: vec![],
+    });
+    vec![SpanBatch {
+        resource,
+        records: (0..SPANS as u64).map(storage_span).collect(),
+    }]
+}
+
+fn bench(c: &mut Criterion) {
+    let batches = batch();
+    let mut out = Vec::with_capacity(8 << 20);
+
+    // What is timed produces what it should.
+    encode_proto(&batches, &mut out);
+    let req = ExportTraceServiceRequest::decode(&out[..]).expect("protobuf decodes");
+    assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), SPANS);
+    out.clear();
+    encode_json(&batches, &mut out);
+    let req: ExportTraceServiceRequest = serde_json::from_slice(&out).expect("JSON decodes");
+    assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), SPANS);
+
+    let mut g = c.benchmark_group("encode");
+    g.throughput(Throughput::Elements(SPANS as u64));
+    g.bench_function("proto", |b| {
+        b.iter(|| {
+            out.clear();
+            encode_proto(&batches, &mut out);
+            out.len()
+        })
+    });
+    g.bench_function("json", |b| {
+        b.iter(|| {
+            out.clear();
+            encode_json(&batches, &mut out);
+            out.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,459 @@
+//! The sidecar's configuration: a TOML file (default
+//! `/etc/ringside/ringside.toml`; the shipped `systemd/ringside.toml` documents
+//! every key), then the standard `OTEL_*` variables, then command-line flags.
+//! Every fault names the key and the reason.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where the configuration file is looked for when none is given.
+pub const DEFAULT_PATH: &str = "/etc/ringside/ringside.toml";
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Ring discovery and draining.
+    pub rings: RingsConfig,
+    /// The disk queue between draining and export.
+    pub spool: SpoolConfig,
+    /// Which spans are kept.
+    pub sampling: SamplingConfig,
+    /// How spans are grouped into export requests.
+    pub batch: BatchConfig,
+    /// Destinations; several may run at once.
+    pub exporters: Vec<ExporterConfig>,
+    /// Self-metrics endpoint.
+    pub metrics: MetricsConfig,
+    /// Extra resource attributes added to every ring's spans.
+    pub resource: ResourceConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[rings]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingsConfig {
+    /// Directory of ring files.
+    pub dir: PathBuf,
+    /// Milliseconds to wait for a live writer's uncommitted record before
+    /// abandoning its slot.
+    pub patience_ms: u64,
+    /// Most records taken from one ring per loop turn.
+    pub max_per_ring: usize,
+    /// Longest sleep of the poll loop when idle, in milliseconds.
+    pub idle_poll_ms: u64,
+    /// Accept rings owned by these users (names or numeric ids) in addition to
+    /// members of the ring directory's group and the sidecar's own user.
+    pub allowed_users: Vec<String>,
+}
+
+/// `[spool]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Spool directory.
+    pub dir: PathBuf,
+    /// Cap on the spool's size in bytes; the oldest data is dropped (and
+    /// counted) beyond it.
+    pub max_bytes: u64,
+    /// Size of one segment file in bytes.
+    pub segment_bytes: u64,
+    /// Milliseconds between fsyncs of the spool.
+    pub sync_interval_ms: u64,
+}
+
+/// `[sampling]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// Fraction of traces kept by the consistent head sampler, 0.0..=1.0.
+    pub ratio: f64,
+    /// Follow the sampled flag of a remote parent.
+    pub parent_based: bool,
+    /// Spans per second per service, 0 for no limit.
+    pub rate_limit: f64,
+    /// Burst size of the rate limit, in spans.
+    pub rate_burst: f64,
+    /// Node-local tail rules.
+    pub tail: TailConfig,
+}
+
+/// `[sampling.tail]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TailConfig {
+    /// Turn the tail rules on.
+    pub enabled: bool,
+    /// Keep every trace with an error span.
+    pub keep_errors: bool,
+    /// Keep every trace with a span at least this slow (milliseconds), 0 = off.
+    pub slower_than_ms: u64,
+    /// How long a trace is held for its decision, in milliseconds.
+    pub window_ms: u64,
+    /// Most traces held at once; beyond it the oldest are decided early.
+    pub max_traces: usize,
+}
+
+/// `[batch]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Most spans in one export request.
+    pub max_spans: usize,
+    /// Most encoded bytes in one export request.
+    pub max_bytes: usize,
+    /// Longest wait for a batch to fill, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// One `[[exporters]]` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ExporterConfig {
+    /// OTLP over HTTP.
+    Otlp {
+        /// Full URL of the traces endpoint (`.../v1/traces`).
+        endpoint: String,
+        /// `protobuf` or `json`.
+        #[serde(default = "default_protocol")]
+        protocol: String,
+        /// `none` or `gzip`.
+        #[serde(default = "default_compression")]
+        compression: String,
+        /// Extra HTTP headers (authentication).
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
+        /// Request timeout in milliseconds.
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// OTLP-JSON lines in a local file.
+    Jsonl {
+        /// The file.
+        path: PathBuf,
+        /// Rotate when the file reaches this size in bytes, 0 = never.
+        #[serde(default = "default_rotate_bytes")]
+        rotate_bytes: u64,
+        /// Rotated files kept.
+        #[serde(default = "default_keep")]
+        keep: usize,
+    },
+    /// The local SQLite trace store.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// One line per span on standard output.
+    Console {},
+}
+
+fn default_protocol() -> String {
+    "protobuf".into()
+}
+fn default_compression() -> String {
+    "none".into()
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_rotate_bytes() -> u64 {
+    256 << 20
+}
+fn default_keep() -> usize {
+    4
+}
+
+impl ExporterConfig {
+    /// The exporter's name in logs, metrics and cursor files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExporterConfig::Otlp { .. } => "otlp",
+            ExporterConfig::Jsonl { .. } => "jsonl",
+            ExporterConfig::Sqlite { .. } => "sqlite",
+            ExporterConfig::Console {} => "console",
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the `/metrics` and `/healthz` endpoint; empty to turn it off.
+    pub listen: String,
+}
+
+/// `[resource]`
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceConfig {
+    /// Attributes added to every ring's resource.
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info` or `debug` (`RUST_LOG` overrides).
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rings: RingsConfig::default(),
+            spool: SpoolConfig::default(),
+            sampling: SamplingConfig::default(),
+            batch: BatchConfig::default(),
+            exporters: Vec::new(),
+            metrics: MetricsConfig::default(),
+            resource: ResourceConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for RingsConfig {
+    fn default() -> Self {
+        RingsConfig {
+            dir: crate::ring::default_dir(),
+            patience_ms: crate::ring::DEFAULT_PATIENCE.as_millis() as u64,
+            max_per_ring: 8192,
+            idle_poll_ms: 20,
+            allowed_users: Vec::new(),
+        }
+    }
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: PathBuf::from("/var/lib/ringside/spool"),
+            max_bytes: 1 << 30,
+            segment_bytes: 16 << 20,
+            sync_interval_ms: 1000,
+        }
+    }
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            ratio: 1.0,
+            parent_based: true,
+            rate_limit: 0.0,
+            rate_burst: 0.0,
+            tail: TailConfig::default(),
+        }
+    }
+}
+
+impl Default for TailConfig {
+    fn default() -> Self {
+        TailConfig {
+            enabled: false,
+            keep_errors: true,
+            slower_than_ms: 0,
+            window_ms: 5000,
+            max_traces: 100_000,
+        }
+    }
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_spans: 8192,
+            max_bytes: 4 << 20,
+            timeout_ms: 200,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into() }
+    }
+}
+
+/// A configuration fault: the key (dotted path) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// Dotted key, e.g. `sampling.ratio` or `exporters[1].endpoint`.
+    pub key: String,
+    /// The reason.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn fault(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Parses TOML text and validates it.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
+            fault(if key.is_empty() { "(file)".to_string() } else { key }, e.message().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| fault(path.display().to_string(), e.to_string()))?;
+        Config::from_toml(&text)
+    }
+
+    /// Duration helpers.
+    pub fn patience(&self) -> Duration {
+        Duration::from_millis(self.rings.patience_ms)
+    }
+
+    /// Checks every value's range and coherence.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.rings.dir.as_os_str().is_empty() {
+            return Err(fault("rings.dir", "must not be empty"));
+        }
+        if self.rings.max_per_ring == 0 {
+            return Err(fault("rings.max_per_ring", "must be at least 1"));
+        }
+        if !(1..=1000).contains(&self.rings.idle_poll_ms) {
+            return Err(fault("rings.idle_poll_ms", "must be between 1 and 1000"));
+        }
+        if self.spool.segment_bytes < 64 << 10 {
+            return Err(fault("spool.segment_bytes", "must be at least 65536"));
+        }
+        if self.spool.max_bytes < 2 * self.spool.segment_bytes {
+            return Err(fault("spool.max_bytes", "must hold at least two segments (2 × spool.segment_bytes)"));
+        }
+        let s = &self.sampling;
+        if !(0.0..=1.0).contains(&s.ratio) || s.ratio.is_nan() {
+            return Err(fault("sampling.ratio", format!("{} is not between 0.0 and 1.0", s.ratio)));
+        }
+        if s.rate_limit < 0.0 || s.rate_limit.is_nan() {
+            return Err(fault("sampling.rate_limit", "must be 0 (off) or a positive number of spans per second"));
+        }
+        if s.rate_burst < 0.0 || s.rate_burst.is_nan() {
+            return Err(fault("sampling.rate_burst", "must not be negative"));
+        }
+        if s.tail.enabled && s.tail.max_traces == 0 {
+            return Err(fault("sampling.tail.max_traces", "must be at least 1"));
+        }
+        if s.tail.enabled && s.tail.window_ms == 0 {
+            return Err(fault("sampling.tail.window_ms", "must be at least 1"));
+        }
+        if self.batch.max_spans == 0 {
+            return Err(fault("batch.max_spans", "must be at least 1"));
+        }
+        if self.batch.max_bytes < 4096 {
+            return Err(fault("batch.max_bytes", "must be at least 4096"));
+        }
+        for (i, e) in self.exporters.iter().enumerate() {
+            validate_exporter(i, e)?;
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(fault("metrics.listen", format!("{:?} is not an address like 127.0.0.1:9464", self.metrics.listen)));
+        }
+        if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug") {
+            return Err(fault("log.level", format!("{:?} is not one of error, warn, info, debug", self.log.level)));
+        }
+        Ok(())
+    }
+}
+
+fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
+    let key = |k: &str| format!("exporters[{i}].{k}");
+    match e {
+        ExporterConfig::Otlp {
+            endpoint,
+            protocol,
+            compression,
+            timeout_ms,
+            ..
+        } => {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(fault(key("endpoint"), format!("{endpoint:?} is not an http:// or https:// URL")));
+            }
+            if !matches!(protocol.as_str(), "protobuf" | "json") {
+                return Err(fault(key("protocol"), format!("{protocol:?} is not protobuf or json")));
+            }
+            if !matches!(compression.as_str(), "none" | "gzip") {
+                return Err(fault(key("compression"), format!("{compression:?} is not none or gzip")));
+            }
+            if *timeout_ms == 0 {
+                return Err(fault(key("timeout_ms"), "must be at least 1"));
+            }
+        }
+        ExporterConfig::Jsonl { path, keep, .. } => {
+            if path.as_os_str().is_empty() {
+                return Err(fault(key("path"), "must not be empty"));
+            }
+            if *keep == 0 {
+                return Err(fault(key("keep"), "must be at least 1"));
+            }
+        }
+        ExporterConfig::Sqlite { path } => {
+            if path.as_os_str().is_empty() {
+                return Err(fault(key("path"), "must not be empty"));
+            }
+        }
+        ExporterConfig::Console {} => {}
+    }
+    Ok(())
+}
+
+/// The dotted key of the TOML line holding byte `at`: the enclosing `[table]`
+/// and the `key =` of that line.
+fn key_at(text: &str, at: usize) -> String {
+    let before = &text[..at.min(text.len())];
+    let mut table = String::new();
+    let mut array_index: std::collections::HashMap<String, usize> = Default::default();
+    for line in before.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+            let n = array_index.entry(name.trim().to_string()).or_insert(usize::MAX);
+            *n = n.wrapping_add(1);
+            table = format!("{}[{}]", name.trim(), n);
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            table = name.trim().to_string();
+        }
+    }
+    let line = before.rsplit('\n').next().unwrap_or("");
+    let full_line = text[before.len() - line.len()..].lines().next().unwrap_or("");
+    let key = full_line.split('=').next().unwrap_or("").trim();
+    let key = if full_line.contains('=') && !key.starts_with('[') { key } else { "" };
+    match (table.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
