@@ -13,8 +13,8 @@
 //! Run: `cargo bench --bench write_path`
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
@@ -68,7 +68,8 @@ fn one_span(c: &mut Criterion) {
     // Semantic check before timing: a span really lands in the ring whole.
     {
         let mut s = tracer.span("storage.read");
-        s.set_attr("file.path", "/vol/a/b").set_attr("file.size", 4096);
+        s.set_attr("file.path", "/vol/a/b")
+            .set_attr("file.size", 4096);
     }
     let mut check = Consumer::open(&tracer.ring_path().unwrap()).unwrap();
     let mut out = Vec::new();
@@ -90,7 +91,8 @@ fn one_span(c: &mut Criterion) {
     g.bench_function("ringside", |b| {
         b.iter(|| {
             let mut s = tracer.span(black_box("storage.read"));
-            s.set_attr("file.path", black_box("/vol/a/b")).set_attr("file.size", black_box(4096i64));
+            s.set_attr("file.path", black_box("/vol/a/b"))
+                .set_attr("file.size", black_box(4096i64));
         })
     });
     g.bench_function("opentelemetry_sdk", |b| {
@@ -139,7 +141,8 @@ fn concurrent_percentiles() {
                         let t0 = ringside::clock::now();
                         {
                             let mut sp = tracer.span("storage.read");
-                            sp.set_attr("file.path", "/vol/a/b").set_attr("file.size", i);
+                            sp.set_attr("file.path", "/vol/a/b")
+                                .set_attr("file.size", i);
                         }
                         let t1 = ringside::clock::now();
                         h.record(t1 - t0).unwrap();

@@ -62,7 +62,10 @@ fn one_request(tracer: &Tracer, i: i64) {
 fn spans_allocate_nothing_once_the_ring_exists() {
     let dir = std::env::temp_dir().join(format!("ringside-alloc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let tracer = Tracer::builder("alloc-test").dir(&dir).capacity(1024).build();
+    let tracer = Tracer::builder("alloc-test")
+        .dir(&dir)
+        .capacity(1024)
+        .build();
     tracer.open().expect("ring created");
     one_request(&tracer, 0); // first use of thread-locals may allocate
     COUNTING.store(true, Ordering::SeqCst);

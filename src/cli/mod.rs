@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
 pub mod exit;
 
 /// Near-zero-cost span tracing for storage daemons.
@@ -16,9 +17,18 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Run a traced mini file store on loopback and show where time goes.
+    Demo(demo::DemoArgs),
+    /// One process of the demo (started by `ringside demo`).
+    #[command(hide = true)]
+    DemoNode(demo::DemoNodeArgs),
+}
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::DemoNode(args) => demo::run_node(args),
+    }
 }

@@ -163,10 +163,14 @@ impl DataNode {
         let payload = req.body.rest();
         let replica = replica as u32;
         let size = payload.len() as u64;
-        let mut span = self.tracing.data_op(parent, op, chunk, size, self.id, replica);
+        let mut span = self
+            .tracing
+            .data_op(parent, op, chunk, size, self.id, replica);
         NodeStats::mark(&mut span, invalid);
         let result = match op {
-            DataOp::Write => self.write(chunk, crc, payload).map(|()| Frame::response(Status::Ok)),
+            DataOp::Write => self
+                .write(chunk, crc, payload)
+                .map(|()| Frame::response(Status::Ok)),
             DataOp::Read => self.read(chunk).map(|found| match found {
                 Some((crc, data)) => {
                     let mut f = Frame::response(Status::Ok);
@@ -175,9 +179,9 @@ impl DataNode {
                 }
                 None => Frame::response(Status::NotFound),
             }),
-            _ => self.delete(chunk).map(|found| {
-                Frame::response(if found { Status::Ok } else { Status::NotFound })
-            }),
+            _ => self
+                .delete(chunk)
+                .map(|found| Frame::response(if found { Status::Ok } else { Status::NotFound })),
         };
         let reply = match result {
             Ok(f) => f,

@@ -166,14 +166,33 @@ impl Gateway {
                     .bytes(data);
             })?;
         }
-        self.call(self.meta()?, span, Method::Commit, |f| {
+        let (_, reply) = self.call(self.meta()?, span, Method::Commit, |f| {
             f.str(path).str(&chunk).u64(size).u64(u64::from(crc));
             write_nodes(f, &nodes);
         })?;
+        // An overwrite: the old version's replicas are garbage now. The write
+        // has succeeded whatever happens to them.
+        let mut body = Fields(&reply);
+        if body.u64().is_ok()
+            && let Ok(old) = Entry::read(&mut body)
+        {
+            for (replica, &node) in old.nodes.iter().enumerate() {
+                if let Ok(link) = self.data_node(node) {
+                    let _ = self.call(link, span, Method::DeleteChunk, |f| {
+                        f.str(&old.chunk).u64(replica as u64);
+                    });
+                }
+            }
+        }
         Ok((201, Vec::new()))
     }
 
-    fn lookup(&self, span: &OpSpan<'_>, method: Method, path: &str) -> Result<Option<Entry>, Failure> {
+    fn lookup(
+        &self,
+        span: &OpSpan<'_>,
+        method: Method,
+        path: &str,
+    ) -> Result<Option<Entry>, Failure> {
         let (status, reply) = self.call(self.meta()?, span, method, |f| {
             f.str(path);
         })?;

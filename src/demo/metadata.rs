@@ -120,7 +120,11 @@ impl Metadata {
                     .collect();
                 let current = self.files().get(path).map(|e| e.version);
                 span.set_metadata_result(
-                    if current.is_some() { MetadataResult::Hit } else { MetadataResult::Miss },
+                    if current.is_some() {
+                        MetadataResult::Hit
+                    } else {
+                        MetadataResult::Miss
+                    },
                     current,
                 );
                 let mut f = Frame::response(Status::Ok);
@@ -133,14 +137,28 @@ impl Metadata {
                 let (size, crc) = (body.u64()?, body.u64()? as u32);
                 let nodes = read_nodes(body)?;
                 let mut files = self.files();
-                let previous = files.get(path).map(|e| e.version);
-                let version = previous.unwrap_or(0) + 1;
-                files.insert(path.to_string(), Entry { chunk, size, crc, version, nodes });
+                let version = files.get(path).map_or(0, |e| e.version) + 1;
+                let entry = Entry {
+                    chunk,
+                    size,
+                    crc,
+                    version,
+                    nodes,
+                };
+                let previous = files.insert(path.to_string(), entry);
                 drop(files);
-                let found = if previous.is_some() { MetadataResult::Hit } else { MetadataResult::Miss };
+                let found = if previous.is_some() {
+                    MetadataResult::Hit
+                } else {
+                    MetadataResult::Miss
+                };
                 span.set_metadata_result(found, Some(version));
+                // The replaced version's chunk, for the gateway to remove.
                 let mut f = Frame::response(Status::Ok);
                 f.u64(version);
+                if let Some(previous) = previous {
+                    previous.write(&mut f);
+                }
                 f
             }
             _ => {

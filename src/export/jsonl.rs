@@ -50,7 +50,10 @@ impl JsonlExporter {
             if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            let f = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
             self.len = f.metadata()?.len();
             self.file = Some(f);
         }
@@ -61,7 +64,10 @@ impl JsonlExporter {
     fn save_state(&self, cursor: SpoolCursor) -> io::Result<()> {
         let path = self.cursor_path();
         let tmp = path.with_extension("cursor.tmp");
-        std::fs::write(&tmp, format!("{} {} {}\n", cursor.segment, cursor.offset, self.len))?;
+        std::fs::write(
+            &tmp,
+            format!("{} {} {}\n", cursor.segment, cursor.offset, self.len),
+        )?;
         std::fs::rename(&tmp, &path)
     }
 
@@ -71,12 +77,18 @@ impl JsonlExporter {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let nums: Vec<u64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let nums: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
         match nums[..] {
             [segment, offset, len] => Ok(Some((SpoolCursor { segment, offset }, len))),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{} is not `segment offset length`", self.cursor_path().display()),
+                format!(
+                    "{} is not `segment offset length`",
+                    self.cursor_path().display()
+                ),
             )),
         }
     }
@@ -105,7 +117,10 @@ impl JsonlExporter {
         self.buf.clear();
         super::otlp::encode_json(batches, &mut self.buf);
         self.buf.push(b'\n');
-        if self.rotate_bytes > 0 && self.len > 0 && self.len + self.buf.len() as u64 > self.rotate_bytes {
+        if self.rotate_bytes > 0
+            && self.len > 0
+            && self.len + self.buf.len() as u64 > self.rotate_bytes
+        {
             self.rotate()?;
             // The new, empty file is the state now: a crash before the next
             // line is written must not cut the rotated file.
@@ -150,12 +165,17 @@ impl Exporter for JsonlExporter {
         Ok(Some(cursor))
     }
 
-    fn export(&mut self, batches: &[SpanBatch], cursor: SpoolCursor) -> Result<ExportOutcome, ExportError> {
+    fn export(
+        &mut self,
+        batches: &[SpanBatch],
+        cursor: SpoolCursor,
+    ) -> Result<ExportOutcome, ExportError> {
         let spans: u64 = batches.iter().map(|b| b.len() as u64).sum();
-        self.append(batches, cursor).map_err(|e| ExportError::Retryable {
-            reason: format!("cannot write {}: {e}", self.path.display()),
-            retry_after: None,
-        })?;
+        self.append(batches, cursor)
+            .map_err(|e| ExportError::Retryable {
+                reason: format!("cannot write {}: {e}", self.path.display()),
+                retry_after: None,
+            })?;
         Ok(ExportOutcome {
             accepted: spans,
             rejected: 0,

@@ -74,15 +74,26 @@ pub trait Exporter: Send {
 pub mod otlp;
 
 /// Builds the exporters the configuration names.
-pub fn build_all(config: &crate::sidecar::config::Config) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
+pub fn build_all(
+    config: &crate::sidecar::config::Config,
+) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
     use crate::sidecar::config::ExporterConfig;
     let mut out: Vec<Box<dyn Exporter>> = Vec::new();
     for e in &config.exporters {
         match e {
-            ExporterConfig::Jsonl { path, rotate_bytes, keep } => {
-                out.push(Box::new(jsonl::JsonlExporter::new(path, *rotate_bytes, *keep)))
-            }
-            other => anyhow::bail!("exporter {} is not available in this build yet", other.name()),
+            ExporterConfig::Jsonl {
+                path,
+                rotate_bytes,
+                keep,
+            } => out.push(Box::new(jsonl::JsonlExporter::new(
+                path,
+                *rotate_bytes,
+                *keep,
+            ))),
+            other => anyhow::bail!(
+                "exporter {} is not available in this build yet",
+                other.name()
+            ),
         }
     }
     Ok(out)

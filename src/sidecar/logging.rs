@@ -28,10 +28,19 @@ impl Log for Logfmt {
         };
         let ms = crate::clock::unix_ns() / 1_000_000;
         let msg = record.args().to_string();
-        let mut line = format!("ts={}.{:03} level={level} msg={:?}", ms / 1000, ms % 1000, msg);
+        let mut line = format!(
+            "ts={}.{:03} level={level} msg={:?}",
+            ms / 1000,
+            ms % 1000,
+            msg
+        );
         struct Fields<'a>(&'a mut String);
         impl<'kvs> log::kv::VisitSource<'kvs> for Fields<'_> {
-            fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
+            fn visit_pair(
+                &mut self,
+                key: log::kv::Key<'kvs>,
+                value: log::kv::Value<'kvs>,
+            ) -> Result<(), log::kv::Error> {
                 let v = value.to_string();
                 if v.is_empty() || v.contains([' ', '"', '=']) {
                     self.0.push_str(&format!(" {key}={v:?}"));

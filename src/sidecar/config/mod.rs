@@ -285,7 +285,9 @@ impl Default for MetricsConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into() }
+        LogConfig {
+            level: "info".into(),
+        }
     }
 }
 
@@ -318,7 +320,14 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
             let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
-            fault(if key.is_empty() { "(file)".to_string() } else { key }, e.message().to_string())
+            fault(
+                if key.is_empty() {
+                    "(file)".to_string()
+                } else {
+                    key
+                },
+                e.message().to_string(),
+            )
         })?;
         config.validate()?;
         Ok(config)
@@ -326,7 +335,8 @@ impl Config {
 
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| fault(path.display().to_string(), e.to_string()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fault(path.display().to_string(), e.to_string()))?;
         Config::from_toml(&text)
     }
 
@@ -350,14 +360,23 @@ impl Config {
             return Err(fault("spool.segment_bytes", "must be at least 65536"));
         }
         if self.spool.max_bytes < 2 * self.spool.segment_bytes {
-            return Err(fault("spool.max_bytes", "must hold at least two segments (2 × spool.segment_bytes)"));
+            return Err(fault(
+                "spool.max_bytes",
+                "must hold at least two segments (2 × spool.segment_bytes)",
+            ));
         }
         let s = &self.sampling;
         if !(0.0..=1.0).contains(&s.ratio) || s.ratio.is_nan() {
-            return Err(fault("sampling.ratio", format!("{} is not between 0.0 and 1.0", s.ratio)));
+            return Err(fault(
+                "sampling.ratio",
+                format!("{} is not between 0.0 and 1.0", s.ratio),
+            ));
         }
         if s.rate_limit < 0.0 || s.rate_limit.is_nan() {
-            return Err(fault("sampling.rate_limit", "must be 0 (off) or a positive number of spans per second"));
+            return Err(fault(
+                "sampling.rate_limit",
+                "must be 0 (off) or a positive number of spans per second",
+            ));
         }
         if s.rate_burst < 0.0 || s.rate_burst.is_nan() {
             return Err(fault("sampling.rate_burst", "must not be negative"));
@@ -377,11 +396,25 @@ impl Config {
         for (i, e) in self.exporters.iter().enumerate() {
             validate_exporter(i, e)?;
         }
-        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(fault("metrics.listen", format!("{:?} is not an address like 127.0.0.1:9464", self.metrics.listen)));
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(fault(
+                "metrics.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:9464",
+                    self.metrics.listen
+                ),
+            ));
         }
         if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug") {
-            return Err(fault("log.level", format!("{:?} is not one of error, warn, info, debug", self.log.level)));
+            return Err(fault(
+                "log.level",
+                format!(
+                    "{:?} is not one of error, warn, info, debug",
+                    self.log.level
+                ),
+            ));
         }
         Ok(())
     }
@@ -398,13 +431,22 @@ fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
             ..
         } => {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(fault(key("endpoint"), format!("{endpoint:?} is not an http:// or https:// URL")));
+                return Err(fault(
+                    key("endpoint"),
+                    format!("{endpoint:?} is not an http:// or https:// URL"),
+                ));
             }
             if !matches!(protocol.as_str(), "protobuf" | "json") {
-                return Err(fault(key("protocol"), format!("{protocol:?} is not protobuf or json")));
+                return Err(fault(
+                    key("protocol"),
+                    format!("{protocol:?} is not protobuf or json"),
+                ));
             }
             if !matches!(compression.as_str(), "none" | "gzip") {
-                return Err(fault(key("compression"), format!("{compression:?} is not none or gzip")));
+                return Err(fault(
+                    key("compression"),
+                    format!("{compression:?} is not none or gzip"),
+                ));
             }
             if *timeout_ms == 0 {
                 return Err(fault(key("timeout_ms"), "must be at least 1"));
@@ -437,7 +479,9 @@ fn key_at(text: &str, at: usize) -> String {
     for line in before.lines() {
         let t = line.trim();
         if let Some(name) = t.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
-            let n = array_index.entry(name.trim().to_string()).or_insert(usize::MAX);
+            let n = array_index
+                .entry(name.trim().to_string())
+                .or_insert(usize::MAX);
             *n = n.wrapping_add(1);
             table = format!("{}[{}]", name.trim(), n);
         } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
@@ -445,9 +489,16 @@ fn key_at(text: &str, at: usize) -> String {
         }
     }
     let line = before.rsplit('\n').next().unwrap_or("");
-    let full_line = text[before.len() - line.len()..].lines().next().unwrap_or("");
+    let full_line = text[before.len() - line.len()..]
+        .lines()
+        .next()
+        .unwrap_or("");
     let key = full_line.split('=').next().unwrap_or("").trim();
-    let key = if full_line.contains('=') && !key.starts_with('[') { key } else { "" };
+    let key = if full_line.contains('=') && !key.starts_with('[') {
+        key
+    } else {
+        ""
+    };
     match (table.is_empty(), key.is_empty()) {
         (true, _) => key.to_string(),
         (false, true) => table,

@@ -11,13 +11,24 @@ fn faults_name_the_key() {
         ("[sampling]\nratio = 1.5\n", "sampling.ratio"),
         ("[rings]\nmax_per_ring = 0\n", "rings.max_per_ring"),
         ("[rings]\nbogus = 1\n", "rings"),
-        ("[[exporters]]\nkind = \"otlp\"\nendpoint = \"ftp://x\"\n", "exporters[0].endpoint"),
-        ("[[exporters]]\nkind = \"console\"\n[[exporters]]\nkind = \"otlp\"\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\nprotocol = \"grpc\"\n", "exporters[1].protocol"),
+        (
+            "[[exporters]]\nkind = \"otlp\"\nendpoint = \"ftp://x\"\n",
+            "exporters[0].endpoint",
+        ),
+        (
+            "[[exporters]]\nkind = \"console\"\n[[exporters]]\nkind = \"otlp\"\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\nprotocol = \"grpc\"\n",
+            "exporters[1].protocol",
+        ),
         ("[metrics]\nlisten = \"nowhere\"\n", "metrics.listen"),
         ("[sampling]\nratio = \"half\"\n", "sampling.ratio"),
     ];
     for (text, key) in cases {
         let err = Config::from_toml(text).expect_err(text);
-        assert!(err.key.starts_with(key), "{text:?}: got key {:?} ({})", err.key, err.reason);
+        assert!(
+            err.key.starts_with(key),
+            "{text:?}: got key {:?} ({})",
+            err.key,
+            err.reason
+        );
     }
 }

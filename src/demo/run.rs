@@ -1,0 +1,456 @@
+//! The whole demo: start the sidecar and the store's processes, run the client
+//! workload, stop everything by pid, and print the summary.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use super::gateway::Gateway;
+use super::instrument::Tracing;
+use super::traces::{self, RingReader, SpanRow};
+use super::workload::WorkloadSummary;
+use super::{node, signals};
+
+/// Options of `ringside demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How long the clients run, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    pub clients: u32,
+    /// Directory for rings, chunks, spool and output (default: a new directory
+    /// under the system's temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Extra latency of each chunk read and write on data node 3, in ms.
+    #[arg(long, default_value_t = 15)]
+    pub slow_ms: u64,
+    /// Chance in [0, 1] that a chunk operation on data node 3 fails with EIO.
+    #[arg(long, default_value_t = 0.05)]
+    pub error_rate: f64,
+    /// Do not start the sidecar; read the spans straight from the rings.
+    #[arg(long)]
+    pub no_sidecar: bool,
+    /// Serve only the gateway's W3C trace-context test endpoint (`POST /test`)
+    /// on this address until SIGTERM.
+    #[arg(long, value_name = "ADDR")]
+    pub w3c_endpoint: Option<SocketAddr>,
+}
+
+/// Data nodes in the demo; node 3 is the faulty one.
+const DATA_NODES: u32 = 3;
+
+/// A process the demo started. Dropping it stops it.
+struct Proc {
+    role: String,
+    child: Child,
+    lines: Receiver<String>,
+    stats: Option<serde_json::Value>,
+}
+
+impl Proc {
+    /// Starts `current_exe() <args>` with `RINGSIDE_DIR`, stdout piped to the
+    /// demo and stderr to `<dir>/<role>.log`.
+    fn start(role: &str, dir: &Path, rings: &Path, args: &[String]) -> anyhow::Result<Proc> {
+        let exe = std::env::current_exe().context("cannot find this executable")?;
+        let log = std::fs::File::create(dir.join(format!("{role}.log")))
+            .with_context(|| format!("cannot create the log of {role}"))?;
+        let mut child = Command::new(exe)
+            .args(args)
+            .env("RINGSIDE_DIR", rings)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {role}"))?;
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().context("no stdout")?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Proc {
+            role: role.to_string(),
+            child,
+            lines,
+            stats: None,
+        })
+    }
+
+    /// Waits for the `listening <addr>` line.
+    fn address(&mut self) -> anyhow::Result<SocketAddr> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !signals::stopping() {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("listening ") {
+                        return addr.parse().context("bad address from a node");
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        bail!("{} exited at start ({status}); see its log", self.role);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    bail!("{} closed its output at start; see its log", self.role)
+                }
+            }
+        }
+        bail!("{} did not start in time", self.role)
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Asks the process to stop (SIGTERM).
+    fn terminate(&self) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our
+        // own child, not yet reaped, so it cannot name another process.
+        unsafe {
+            libc::kill(self.pid(), libc::SIGTERM);
+        }
+    }
+
+    /// Waits up to `patience` for the process to exit (killing it after that)
+    /// and keeps its last `stats` line.
+    fn wait(&mut self, patience: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + patience;
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                break self.child.wait()?;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader thread ends at end of output; take what it has.
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            if let Some(json) = line.strip_prefix("stats ") {
+                self.stats = serde_json::from_str(json).ok();
+            }
+        }
+        Ok(status)
+    }
+
+    fn stat(&self, key: &str) -> u64 {
+        self.stats
+            .as_ref()
+            .and_then(|s| s[key].as_u64())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+            let _ = self.wait(Duration::from_secs(3));
+        }
+    }
+}
+
+/// Runs the demo (or the W3C endpoint) and prints the summary.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    signals::install().context("cannot install signal handlers")?;
+    if let Some(addr) = args.w3c_endpoint {
+        return w3c_endpoint(addr);
+    }
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        bail!(
+            "--error-rate must be within [0, 1], not {}",
+            args.error_rate
+        );
+    }
+    if !(args.duration > 0.0 && args.duration <= 86_400.0) {
+        bail!("--duration must be between 0 and 86400 seconds");
+    }
+    if args.clients == 0 || args.clients > 256 {
+        bail!("--clients must be between 1 and 256");
+    }
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!(
+            "ringside-demo-{}-{}",
+            ringside::clock::unix_ns() / 1_000_000_000,
+            std::process::id()
+        )),
+    };
+    let rings = dir.join("rings");
+    for d in [&dir, &rings] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    println!("demo directory: {}", dir.display());
+    let outcome = Demo::new(&args, &dir, &rings).and_then(|mut demo| demo.run());
+    outcome.map(|summary| print!("{summary}"))
+}
+
+/// The processes of a running demo.
+struct Demo<'a> {
+    args: &'a DemoArgs,
+    dir: &'a Path,
+    rings: &'a Path,
+    sidecar: Option<Proc>,
+    servers: Vec<Proc>,
+    reader: Option<RingReader>,
+    via_sidecar: bool,
+}
+
+impl<'a> Demo<'a> {
+    fn new(args: &'a DemoArgs, dir: &'a Path, rings: &'a Path) -> anyhow::Result<Demo<'a>> {
+        let mut demo = Demo {
+            args,
+            dir,
+            rings,
+            sidecar: None,
+            servers: Vec::new(),
+            reader: None,
+            via_sidecar: false,
+        };
+        if !args.no_sidecar {
+            demo.sidecar = demo.start_sidecar()?;
+        }
+        demo.via_sidecar = demo.sidecar.is_some();
+        if demo.sidecar.is_none() {
+            demo.reader = Some(RingReader::new(rings));
+        }
+        Ok(demo)
+    }
+
+    fn start_sidecar(&self) -> anyhow::Result<Option<Proc>> {
+        let path = |name: &str| self.dir.join(name).display().to_string();
+        let args: Vec<String> = [
+            "run",
+            "--ring-dir",
+            &self.rings.display().to_string(),
+            "--spool-dir",
+            &path("spool"),
+            "--store",
+            &path("traces.db"),
+            "--jsonl",
+            &path("spans.jsonl"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut sidecar = Proc::start("sidecar", self.dir, self.rings, &args)?;
+        // A sidecar that cannot start says so at once.
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(status) = sidecar.child.try_wait()? {
+            eprintln!(
+                "ringside demo: the sidecar exited at start ({status}, see {}); reading the rings directly",
+                self.dir.join("sidecar.log").display()
+            );
+            return Ok(None);
+        }
+        Ok(Some(sidecar))
+    }
+
+    fn start_node(&mut self, role: &str, extra: &[String]) -> anyhow::Result<SocketAddr> {
+        let mut args = vec!["demo-node".to_string()];
+        args.extend_from_slice(extra);
+        let mut proc = Proc::start(role, self.dir, self.rings, &args)?;
+        let addr = proc.address();
+        self.servers.push(proc);
+        addr
+    }
+
+    fn run(&mut self) -> anyhow::Result<String> {
+        let started = Instant::now();
+        let s = |v: &dyn ToString| v.to_string();
+        let meta = self.start_node(
+            "metadata",
+            &[s(&"metadata"), s(&"--data-nodes"), s(&DATA_NODES)],
+        )?;
+        let mut data = Vec::new();
+        for id in 1..=DATA_NODES {
+            let faulty = id == DATA_NODES;
+            let chunks = self.dir.join("data").join(format!("node-{id}"));
+            let args = [
+                s(&"data"),
+                s(&"--id"),
+                s(&id),
+                s(&"--dir"),
+                chunks.display().to_string(),
+                s(&"--slow-ms"),
+                s(&if faulty { self.args.slow_ms } else { 0 }),
+                s(&"--error-rate"),
+                s(&if faulty { self.args.error_rate } else { 0.0 }),
+            ];
+            data.push(self.start_node(&format!("data-{id}"), &args)?);
+        }
+        let data_list: Vec<String> = data.iter().map(ToString::to_string).collect();
+        let gateway = self.start_node(
+            "gateway",
+            &[
+                s(&"gateway"),
+                s(&"--meta"),
+                s(&meta),
+                s(&"--data"),
+                data_list.join(","),
+            ],
+        )?;
+        let client_args = [
+            s(&"demo-node"),
+            s(&"client"),
+            s(&"--gateway"),
+            s(&gateway),
+            s(&"--clients"),
+            s(&self.args.clients),
+            s(&"--duration-ms"),
+            s(&((self.args.duration * 1000.0) as u64)),
+            s(&"--log"),
+            self.dir.join("requests.tsv").display().to_string(),
+        ];
+        let mut client = Proc::start("client", self.dir, self.rings, &client_args)?;
+        println!(
+            "running {} clients for {} s against gateway {gateway} (data node {DATA_NODES}: +{} ms per chunk, {}% errors)",
+            self.args.clients,
+            self.args.duration,
+            self.args.slow_ms,
+            self.args.error_rate * 100.0
+        );
+        loop {
+            self.poll_rings();
+            if client.child.try_wait()?.is_some() || signals::stopping() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if signals::stopping() {
+            client.terminate();
+        }
+        let client_status = client.wait(Duration::from_secs(10))?;
+        let workload: WorkloadSummary = client
+            .stats
+            .take()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .with_context(|| {
+                format!("the client workload failed ({client_status}); see its log")
+            })?;
+        for p in &self.servers {
+            p.terminate();
+        }
+        for p in &mut self.servers {
+            p.wait(Duration::from_secs(5))?;
+        }
+        let spans = self.collect_spans(&client)?;
+        Ok(self.summary(&workload, &client, &spans, started.elapsed()))
+    }
+
+    fn poll_rings(&mut self) {
+        if let Some(r) = &mut self.reader {
+            let _ = r.poll();
+        }
+    }
+
+    /// All spans: from the rings (read here), or from the sidecar's JSONL
+    /// output once it drained and exited.
+    fn collect_spans(&mut self, _client: &Proc) -> anyhow::Result<Vec<SpanRow>> {
+        if let Some(mut sidecar) = self.sidecar.take() {
+            sidecar.terminate();
+            let status = sidecar.wait(Duration::from_secs(15))?;
+            if !status.success() {
+                eprintln!("ringside demo: the sidecar exited with {status}");
+            }
+            return traces::read_jsonl(&self.dir.join("spans.jsonl"));
+        }
+        self.poll_rings();
+        Ok(self.reader.take().map(|r| r.spans).unwrap_or_default())
+    }
+
+    fn summary(
+        &self,
+        w: &WorkloadSummary,
+        client: &Proc,
+        spans: &[SpanRow],
+        elapsed: Duration,
+    ) -> String {
+        let procs = self.servers.iter().chain(std::iter::once(client));
+        let (mut dropped, mut invalid) = (0, 0);
+        for p in procs {
+            dropped += p.stat("spans_dropped");
+            invalid += p.stat("invalid_contexts");
+        }
+        let abandoned = traces::ring_drops(self.rings).map_or(0, |d| d.abandoned);
+        let traces = traces::by_trace(spans).len();
+        let mut out = String::new();
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "\nrequests: {} ({} writes, {} reads, {} deletes; {} failed), {:.1} MiB moved",
+            w.requests,
+            w.writes,
+            w.reads,
+            w.deletes,
+            w.failed,
+            w.bytes as f64 / f64::from(1 << 20)
+        );
+        let _ = writeln!(
+            out,
+            "spans: {} in {traces} traces ({}), drops: {dropped} dropped, {abandoned} abandoned; invalid incoming contexts: {invalid}",
+            spans.len(),
+            if self.via_sidecar {
+                "via the sidecar"
+            } else {
+                "read from the rings"
+            },
+        );
+        if self.via_sidecar {
+            let _ = writeln!(
+                out,
+                "sidecar output: {} and {}",
+                self.dir.join("spans.jsonl").display(),
+                self.dir.join("traces.db").display()
+            );
+        }
+        match traces::slowest_tree(spans) {
+            Some(tree) => {
+                let _ = write!(out, "slowest {tree}");
+            }
+            None => out.push_str("no complete trace\n"),
+        }
+        let _ = writeln!(out, "done in {:.1} s", elapsed.as_secs_f64());
+        out
+    }
+}
+
+/// `--w3c-endpoint`: only the gateway, in this process, with no storage nodes.
+fn w3c_endpoint(addr: SocketAddr) -> anyhow::Result<()> {
+    let tracer = ringside::trace::Tracer::new("gateway");
+    if let Err(e) = tracer.open() {
+        eprintln!("ringside demo: spans will not be kept: {e}");
+    }
+    let gateway = std::sync::Arc::new(Gateway::new(Tracing::Ringside(tracer), None, Vec::new()));
+    node::serve_http(&addr.to_string(), std::sync::Arc::clone(&gateway))?;
+    let invalid = gateway
+        .stats
+        .invalid_contexts
+        .load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "ringside demo: served {} requests, {invalid} with an invalid trace context",
+        gateway
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(())
+}
