@@ -45,6 +45,10 @@ pub struct DemoArgs {
     pub w3c_endpoint: Option<SocketAddr>,
 }
 
+/// Ring slots per process when no sidecar drains them (64 MiB of ring,
+/// allocated only as it fills).
+const UNDRAINED_SLOTS: usize = 1 << 18;
+
 /// Data nodes in the demo; node 3 is the faulty one.
 const DATA_NODES: u32 = 3;
 
@@ -59,13 +63,20 @@ struct Proc {
 impl Proc {
     /// Starts `current_exe() <args>` with `RINGSIDE_DIR`, stdout piped to the
     /// demo and stderr to `<dir>/<role>.log`.
-    fn start(role: &str, dir: &Path, rings: &Path, args: &[String]) -> anyhow::Result<Proc> {
+    fn start(
+        role: &str,
+        dir: &Path,
+        rings: &Path,
+        slots: usize,
+        args: &[String],
+    ) -> anyhow::Result<Proc> {
         let exe = std::env::current_exe().context("cannot find this executable")?;
         let log = std::fs::File::create(dir.join(format!("{role}.log")))
             .with_context(|| format!("cannot create the log of {role}"))?;
         let mut child = Command::new(exe)
             .args(args)
             .env("RINGSIDE_DIR", rings)
+            .env("RINGSIDE_RING_SLOTS", slots.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -251,7 +262,7 @@ impl<'a> Demo<'a> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut sidecar = Proc::start("sidecar", self.dir, self.rings, &args)?;
+        let mut sidecar = Proc::start("sidecar", self.dir, self.rings, self.slots(), &args)?;
         // A sidecar that cannot start says so at once.
         std::thread::sleep(Duration::from_millis(300));
         if let Some(status) = sidecar.child.try_wait()? {
@@ -264,10 +275,20 @@ impl<'a> Demo<'a> {
         Ok(Some(sidecar))
     }
 
+    /// Ring slots per process: the default when the sidecar drains the rings,
+    /// else room for a whole run, read at the end.
+    fn slots(&self) -> usize {
+        if self.via_sidecar {
+            ringside::ring::DEFAULT_CAPACITY
+        } else {
+            UNDRAINED_SLOTS
+        }
+    }
+
     fn start_node(&mut self, role: &str, extra: &[String]) -> anyhow::Result<SocketAddr> {
         let mut args = vec!["demo-node".to_string()];
         args.extend_from_slice(extra);
-        let mut proc = Proc::start(role, self.dir, self.rings, &args)?;
+        let mut proc = Proc::start(role, self.dir, self.rings, self.slots(), &args)?;
         let addr = proc.address();
         self.servers.push(proc);
         addr
@@ -320,7 +341,7 @@ impl<'a> Demo<'a> {
             s(&"--log"),
             self.dir.join("requests.tsv").display().to_string(),
         ];
-        let mut client = Proc::start("client", self.dir, self.rings, &client_args)?;
+        let mut client = Proc::start("client", self.dir, self.rings, self.slots(), &client_args)?;
         println!(
             "running {} clients for {} s against gateway {gateway} (data node {DATA_NODES}: +{} ms per chunk, {}% errors)",
             self.args.clients,
@@ -329,7 +350,6 @@ impl<'a> Demo<'a> {
             self.args.error_rate * 100.0
         );
         loop {
-            self.poll_rings();
             if client.child.try_wait()?.is_some() || signals::stopping() {
                 break;
             }
@@ -356,12 +376,6 @@ impl<'a> Demo<'a> {
         Ok(self.summary(&workload, &client, &spans, started.elapsed()))
     }
 
-    fn poll_rings(&mut self) {
-        if let Some(r) = &mut self.reader {
-            let _ = r.poll();
-        }
-    }
-
     /// All spans: from the rings (read here), or from the sidecar's JSONL
     /// output once it drained and exited.
     fn collect_spans(&mut self, _client: &Proc) -> anyhow::Result<Vec<SpanRow>> {
@@ -373,8 +387,13 @@ impl<'a> Demo<'a> {
             }
             return traces::read_jsonl(&self.dir.join("spans.jsonl"));
         }
-        self.poll_rings();
-        Ok(self.reader.take().map(|r| r.spans).unwrap_or_default())
+        match self.reader.take() {
+            Some(mut reader) => {
+                reader.poll().context("cannot read the rings")?;
+                Ok(reader.spans)
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     fn summary(

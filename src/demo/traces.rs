@@ -80,8 +80,9 @@ impl SpanRow {
     }
 }
 
-/// Reads every ring in a directory, as the sidecar would, keeping the spans in
-/// memory. Poll it while the writers run so that no ring fills up.
+/// Reads every ring in a directory, keeping the spans in memory. It does not
+/// release what it read (the rings stay as they are for a later reader), so
+/// the rings must be large enough for the whole run.
 pub struct RingReader {
     dir: PathBuf,
     rings: HashMap<PathBuf, Consumer>,
@@ -139,8 +140,6 @@ impl RingReader {
                         self.spans.push(row);
                     }
                 }
-                let pos = consumer.read_position();
-                consumer.commit(pos);
             }
         }
         Ok(())

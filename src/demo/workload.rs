@@ -59,31 +59,6 @@ pub struct WorkloadSummary {
     pub bytes: u64,
 }
 
-/// One request of the log.
-pub struct LoggedRequest {
-    /// Trace id (hex) of the request's trace.
-    pub trace_id: String,
-    /// HTTP method.
-    pub method: String,
-    /// File path.
-    pub path: String,
-    /// HTTP status, 0 when there was no answer.
-    pub status: u16,
-}
-
-impl LoggedRequest {
-    /// Parses one line of the request log.
-    pub fn parse(line: &str) -> Option<LoggedRequest> {
-        let mut f = line.split('\t');
-        Some(LoggedRequest {
-            trace_id: f.next()?.to_string(),
-            method: f.next()?.to_string(),
-            path: f.next()?.to_string(),
-            status: f.next()?.parse().ok()?,
-        })
-    }
-}
-
 /// Runs the clients and returns what they did.
 pub fn run(args: &WorkloadArgs, tracing: &Tracing) -> anyhow::Result<WorkloadSummary> {
     let log = match &args.log {
