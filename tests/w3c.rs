@@ -30,7 +30,11 @@ impl Endpoint {
             std::env::temp_dir().join(format!("ringside-test-w3c-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&rings);
         std::fs::create_dir_all(&rings).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringside"))
             .args(["demo", "--w3c-endpoint", &format!("127.0.0.1:{port}")])
             .env("RINGSIDE_DIR", &rings)
@@ -39,8 +43,15 @@ impl Endpoint {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening ").expect(&line).parse().unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .expect(&line)
+            .parse()
+            .unwrap();
         Endpoint { child, addr, rings }
     }
 
@@ -52,7 +63,12 @@ impl Endpoint {
         }
         let status = self.child.wait().unwrap();
         let mut stderr = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
         let mut reader = traces::RingReader::new(&self.rings);
         reader.poll().unwrap();
         let _ = std::fs::remove_dir_all(&self.rings);
@@ -72,7 +88,12 @@ fn harness() -> (SocketAddr, mpsc::Receiver<Vec<(String, String)>>) {
             let mut headers: Vec<(String, String)> = req
                 .headers()
                 .iter()
-                .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.to_string()))
+                .map(|h| {
+                    (
+                        h.field.as_str().as_str().to_ascii_lowercase(),
+                        h.value.to_string(),
+                    )
+                })
                 .collect();
             headers.push(("body".into(), body));
             let _ = tx.send(headers);
@@ -83,7 +104,10 @@ fn harness() -> (SocketAddr, mpsc::Receiver<Vec<(String, String)>>) {
 }
 
 fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn post_test(endpoint: SocketAddr, body: &str, headers: &[(&str, &str)]) -> u16 {
@@ -137,7 +161,14 @@ fn test_endpoint_calls_each_url_in_order_as_a_child_of_the_request() {
     // request still succeeds.
     let body = format!(r#"[{{"url": "http://{harness}/third", "arguments": []}}]"#);
     let bad = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-1");
-    assert_eq!(post_test(endpoint.addr, &body, &[("traceparent", &bad), ("tracestate", "foo=1")]), 200);
+    assert_eq!(
+        post_test(
+            endpoint.addr,
+            &body,
+            &[("traceparent", &bad), ("tracestate", "foo=1")]
+        ),
+        200
+    );
     let third = calls.try_recv().unwrap();
     let tp = get(&third, "traceparent").unwrap();
     assert!(tp.starts_with("00-") && !tp.contains(PARENT_TRACE), "{tp}");
@@ -148,13 +179,19 @@ fn test_endpoint_calls_each_url_in_order_as_a_child_of_the_request() {
 
     let (status, stderr, spans) = endpoint.stop();
     assert!(status.success(), "exit {status}: {stderr}");
-    assert!(stderr.contains("1 with an invalid trace context"), "{stderr}");
+    assert!(
+        stderr.contains("1 with an invalid trace context"),
+        "{stderr}"
+    );
     let server = spans
         .iter()
         .find(|s| s.name == "POST /test" && s.trace_id == PARENT_TRACE)
         .expect("server span of the first request");
     assert_eq!(server.parent.as_deref(), Some(PARENT_SPAN));
-    let calls: Vec<_> = spans.iter().filter(|s| s.parent.as_deref() == Some(&server.span_id)).collect();
+    let calls: Vec<_> = spans
+        .iter()
+        .filter(|s| s.parent.as_deref() == Some(&server.span_id))
+        .collect();
     let call_ids: Vec<&str> = calls.iter().map(|s| s.span_id.as_str()).collect();
     assert_eq!(calls.len(), 2);
     assert!(children.iter().all(|c| call_ids.contains(&c.as_str())));
@@ -172,20 +209,37 @@ fn outside_traceparent_parents_the_file_span_and_a_malformed_one_starts_a_trace(
     let good = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
     // This gateway has no storage nodes behind it: the request fails (503),
     // but its span is still a child of the caller.
-    let status = agent.get(&url).header("traceparent", &good).call().unwrap().status();
+    let status = agent
+        .get(&url)
+        .header("traceparent", &good)
+        .call()
+        .unwrap()
+        .status();
     assert_eq!(status.as_u16(), 503);
     let zero = format!("00-{PARENT_TRACE}-0000000000000000-01");
     agent.get(&url).header("traceparent", &zero).call().unwrap();
     let (status, stderr, spans) = endpoint.stop();
     assert!(status.success());
-    assert!(stderr.contains("served 2 requests, 1 with an invalid"), "{stderr}");
-    let files: Vec<_> = spans.iter().filter(|s| s.name == "storage.file.read").collect();
+    assert!(
+        stderr.contains("served 2 requests, 1 with an invalid"),
+        "{stderr}"
+    );
+    let files: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "storage.file.read")
+        .collect();
     assert_eq!(files.len(), 2);
-    let child = files.iter().find(|s| s.trace_id == PARENT_TRACE).expect("child of the caller");
+    let child = files
+        .iter()
+        .find(|s| s.trace_id == PARENT_TRACE)
+        .expect("child of the caller");
     assert_eq!(child.parent.as_deref(), Some(PARENT_SPAN));
     assert_eq!(child.attr("file.path"), Some("/a/b.txt"));
     assert!(child.failed && child.attr("error.type") == Some("unavailable"));
-    let fresh = files.iter().find(|s| s.trace_id != PARENT_TRACE).expect("a new trace");
+    let fresh = files
+        .iter()
+        .find(|s| s.trace_id != PARENT_TRACE)
+        .expect("a new trace");
     assert_eq!(fresh.parent, None);
     assert_eq!(fresh.attr("storage.context.invalid"), Some("true"));
 }

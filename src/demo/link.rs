@@ -156,3 +156,65 @@ pub fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::instrument::Tracing;
+    use crate::demo::metadata::Metadata;
+    use crate::demo::rpc::{Frame, Method, Status};
+    use crate::demo::traces::RingReader;
+    use ringside::trace::{SpanId, TraceFlags, TraceId, TraceState, Tracer};
+
+    /// The binary context travels in the RPC frame over a real socket: a valid
+    /// one parents the server span; a broken one starts a new trace, is
+    /// counted and marked, and the request is still answered.
+    #[test]
+    fn rpc_context_crosses_the_socket_and_a_broken_one_starts_a_new_trace() {
+        let dir = std::env::temp_dir().join(format!("ringside-test-rpc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tracer = Tracer::builder("metadata").dir(&dir).capacity(64).build();
+        let node = Arc::new(Metadata::new(Tracing::Ringside(tracer), 3));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let link = TcpLink::new(listener.local_addr().unwrap());
+        serve(listener, Arc::clone(&node) as Arc<dyn Handler>);
+
+        let caller = SpanContext {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            flags: TraceFlags(1),
+            is_remote: false,
+            trace_state: TraceState::parse("k=v").unwrap(),
+        };
+        let mut reply = Vec::new();
+        let mut good = Frame::request(Method::Lookup, Some(&caller));
+        good.str("/a");
+        link.call(&good.finish(), &mut reply).unwrap();
+        assert_eq!(rpc::parse_response(&reply).unwrap().0, Status::NotFound);
+
+        let mut broken = Frame::request(Method::Lookup, Some(&caller));
+        broken.str("/b");
+        let mut broken = broken.finish();
+        broken[8..24].fill(0); // the trace id inside the context
+        link.call(&broken, &mut reply).unwrap();
+        assert_eq!(rpc::parse_response(&reply).unwrap().0, Status::NotFound);
+        assert_eq!(node.stats.requests.load(Ordering::Relaxed), 2);
+        assert_eq!(node.stats.invalid_contexts.load(Ordering::Relaxed), 1);
+
+        let mut reader = RingReader::new(&dir);
+        reader.poll().unwrap();
+        let spans = reader.spans;
+        assert_eq!(spans.len(), 2);
+        let (a, b) = (&spans[0], &spans[1]);
+        assert_eq!(a.attr("storage.metadata.key"), Some("/a"));
+        assert_eq!(a.trace_id, caller.trace_id.to_hex());
+        assert_eq!(a.parent, Some(caller.span_id.to_hex()));
+        assert_eq!(a.attr("storage.context.invalid"), None);
+        assert_eq!(b.attr("storage.metadata.key"), Some("/b"));
+        assert_ne!(b.trace_id, caller.trace_id.to_hex());
+        assert_eq!(b.parent, None);
+        assert_eq!(b.attr("storage.context.invalid"), Some("true"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
