@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod demo;
 pub mod exit;
 
@@ -18,6 +19,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Measure request latency of the mini file store with and without tracing.
+    Bench(bench::BenchArgs),
     /// Run a traced mini file store on loopback and show where time goes.
     Demo(demo::DemoArgs),
     /// One process of the demo (started by `ringside demo`).
@@ -28,6 +31,7 @@ enum Command {
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::DemoNode(args) => demo::run_node(args),
     }

@@ -16,7 +16,6 @@ use ringside::trace::{SpanContext, SpanKind};
 use tiny_http::{Method, Request, Response, Server};
 
 use super::gateway::{Gateway, MAX_FILE};
-use super::signals;
 
 /// Request handling threads.
 const WORKERS: usize = 8;
@@ -28,14 +27,24 @@ pub fn bind(addr: &str) -> anyhow::Result<Server> {
     Server::http(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
-/// Serves requests until a stop signal arrives.
-pub fn serve(server: Server, gateway: Arc<Gateway>) {
+/// Serves requests until `stop()` turns true (checked every 50 ms).
+pub fn serve(server: Server, gateway: Arc<Gateway>, stop: fn() -> bool) {
+    serve_until(server, gateway, Arc::new(stop))
+}
+
+/// [`serve`] with any stop condition.
+pub fn serve_until(
+    server: Server,
+    gateway: Arc<Gateway>,
+    stop: Arc<dyn Fn() -> bool + Send + Sync>,
+) {
     let server = Arc::new(server);
     let workers: Vec<_> = (0..WORKERS)
         .map(|_| {
-            let (server, gateway) = (Arc::clone(&server), Arc::clone(&gateway));
+            let (server, gateway, stop) =
+                (Arc::clone(&server), Arc::clone(&gateway), Arc::clone(&stop));
             std::thread::spawn(move || {
-                while !signals::stopping() {
+                while !stop() {
                     if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(50)) {
                         handle(&gateway, request);
                     }

@@ -9,6 +9,8 @@
 //! [`traces`] (reading the spans back). [`instrument`] lets the same code run
 //! under ringside, tracing off or the OpenTelemetry SDK, for `ringside bench`.
 
+pub mod bench;
+pub mod bench_report;
 pub mod data;
 pub mod gateway;
 pub mod http;
@@ -16,6 +18,8 @@ pub mod instrument;
 pub mod link;
 pub mod metadata;
 pub mod node;
+#[cfg(feature = "bench-otel")]
+pub mod otel;
 pub mod rng;
 pub mod rpc;
 pub mod run;

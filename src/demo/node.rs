@@ -143,7 +143,7 @@ pub fn serve_http(addr: &str, gateway: Arc<Gateway>) -> anyhow::Result<()> {
         .to_ip()
         .context("the HTTP server is not on an IP address")?;
     announce(bound);
-    http::serve(server, gateway);
+    http::serve(server, gateway, signals::stopping);
     Ok(())
 }
 
