@@ -6,8 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+mod clock;
+mod config_args;
 pub mod demo;
 pub mod exit;
+mod run;
 
 /// Near-zero-cost span tracing for storage daemons.
 #[derive(Parser, Debug)]
@@ -21,18 +24,24 @@ pub struct Cli {
 enum Command {
     /// Measure request latency of the mini file store with and without tracing.
     Bench(bench::BenchArgs),
+    /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
+    Clock(clock::ClockArgs),
     /// Run a traced mini file store on loopback and show where time goes.
     Demo(demo::DemoArgs),
     /// One process of the demo (started by `ringside demo`).
     #[command(hide = true)]
     DemoNode(demo::DemoNodeArgs),
+    /// Run the sidecar: drain rings, spool, export
+    Run(run::RunArgs),
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Clock(args) => clock::run(args),
         Command::Demo(args) => demo::run(args),
         Command::DemoNode(args) => demo::run_node(args),
+        Command::Run(args) => run::run(args),
     }
 }

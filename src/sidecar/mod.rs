@@ -1,8 +1,12 @@
 //! The sidecar: drains rings and forwards spans. Stages, in the order data
-//! flows: source (discover and drain rings) → [`spool`] (durable queue) →
-//! delivery (one thread per exporter, see [`crate::export`]).
+//! flows: [`source`] (discover and drain rings) → [`spool`] (durable queue) →
+//! [`deliver`] (one thread per exporter, see [`crate::export`]). [`run`] holds
+//! the poll loop that drives them.
 
 pub mod config;
+pub mod deliver;
 pub mod logging;
+pub mod run;
+pub mod source;
 pub mod spans;
 pub mod spool;

@@ -1,0 +1,30 @@
+//! `ringside run`: the sidecar.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::config_args::ConfigArgs;
+
+/// Arguments of `ringside run`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  ringside run --config /etc/ringside/ringside.toml\n  \
+    ringside run --ring-dir /tmp/rings --spool-dir /tmp/spool --jsonl /tmp/spans.jsonl"
+)]
+pub struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Runs the sidecar until SIGTERM or SIGINT.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    ringside::sidecar::logging::init(&config.log.level);
+    if config.exporters.is_empty() {
+        log::warn!("no exporters configured: spans are kept in the spool until one is");
+    }
+    ringside::sidecar::run::run(config).context("sidecar failed")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,283 @@
+//! Delivery stage: one thread per exporter, each reading the spool from its own
+//! cursor, batching by span count, bytes and time, retrying what is worth
+//! retrying, and acknowledging what is done. A slow or failing exporter only
+//! falls behind in the spool; it never holds up draining or the other exporters.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::config::BatchConfig;
+use super::spool::{Spool, SpoolReader};
+use crate::export::{ExportError, Exporter};
+
+/// Longest a batch is retried before it is dropped and counted.
+pub const MAX_RETRY_ELAPSED: Duration = Duration::from_secs(300);
+/// How long exporters may keep sending after a stop was requested; what is left
+/// stays in the spool for the next start.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Counters of one exporter, read by the metrics endpoint.
+#[derive(Default, Debug)]
+pub struct ExporterStats {
+    /// Export requests that succeeded.
+    pub batches_ok: AtomicU64,
+    /// Spans the destination accepted.
+    pub spans_ok: AtomicU64,
+    /// Spans refused in a partial success.
+    pub spans_rejected: AtomicU64,
+    /// Retries after retryable failures.
+    pub retries: AtomicU64,
+    /// Spans lost because the spool dropped data this exporter had not read.
+    pub spans_lost_spool: AtomicU64,
+    /// Spans dropped after a failure, by reason.
+    pub spans_failed: Mutex<BTreeMap<String, u64>>,
+    /// Batches dropped after a failure, by reason.
+    pub batches_failed: Mutex<BTreeMap<String, u64>>,
+    /// Spans read but not yet acknowledged (in flight or being retried).
+    pub in_flight: AtomicU64,
+}
+
+impl ExporterStats {
+    fn fail(&self, reason: &str, spans: u64) {
+        let short = reason.split(':').next().unwrap_or(reason).to_string();
+        *self
+            .spans_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(short.clone())
+            .or_default() += spans;
+        *self
+            .batches_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(short)
+            .or_default() += 1;
+    }
+}
+
+/// The running exporter threads.
+pub struct Delivery {
+    workers: Vec<(String, Arc<ExporterStats>, JoinHandle<()>)>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Delivery {
+    /// Starts one thread per exporter.
+    pub fn start(
+        spool: &Spool,
+        exporters: Vec<Box<dyn Exporter>>,
+        batch: BatchConfig,
+    ) -> std::io::Result<Delivery> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for exporter in exporters {
+            let name = exporter.name().to_string();
+            let reader = spool.reader(&name)?;
+            let stats = Arc::new(ExporterStats::default());
+            let worker = Worker {
+                reader,
+                exporter,
+                batch: batch.clone(),
+                stats: stats.clone(),
+                stop: stop.clone(),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("export-{name}"))
+                .spawn(move || worker.run())?;
+            workers.push((name, stats, handle));
+        }
+        Ok(Delivery { workers, stop })
+    }
+
+    /// Each exporter's name and counters.
+    pub fn stats(&self) -> impl Iterator<Item = (&str, &ExporterStats)> {
+        self.workers
+            .iter()
+            .map(|(n, s, _)| (n.as_str(), s.as_ref()))
+    }
+
+    /// Asks the exporters to finish what the spool holds (within
+    /// [`SHUTDOWN_GRACE`]) and waits for them.
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::Release);
+        for (name, _, handle) in self.workers {
+            if handle.join().is_err() {
+                log::error!(exporter = name.as_str(); "exporter thread panicked");
+            }
+        }
+    }
+}
+
+struct Worker {
+    reader: SpoolReader,
+    exporter: Box<dyn Exporter>,
+    batch: BatchConfig,
+    stats: Arc<ExporterStats>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let name = self.exporter.name().to_string();
+        match self.exporter.recover() {
+            Ok(Some(cursor)) => self.reader.seek(cursor),
+            Ok(None) => {}
+            Err(e) => {
+                log::error!(exporter = name.as_str(), error = format!("{e:#}").as_str(); "exporter cannot start");
+                return;
+            }
+        }
+        let mut stop_deadline: Option<Instant> = None;
+        let mut backoff = Backoff::default();
+        loop {
+            let stopping = self.stop.load(Ordering::Acquire);
+            if stopping && stop_deadline.is_none() {
+                stop_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+            }
+            if stop_deadline.is_some_and(|d| Instant::now() >= d) {
+                log::warn!(exporter = name.as_str(); "shutdown grace over; unsent spans stay in the spool");
+                return;
+            }
+            let read = match self.read(stopping) {
+                Ok(Some(read)) => read,
+                Ok(None) if stopping => return,
+                Ok(None) => continue,
+                Err(e) => {
+                    log::error!(exporter = name.as_str(), error = e.to_string().as_str(); "spool read failed");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let spans: u64 = read.batches.iter().map(|b| b.len() as u64).sum();
+            if read.lost_spans > 0 {
+                self.stats
+                    .spans_lost_spool
+                    .fetch_add(read.lost_spans, Ordering::Relaxed);
+            }
+            self.stats.in_flight.store(spans, Ordering::Relaxed);
+            let first_try = Instant::now();
+            loop {
+                match self.exporter.export(&read.batches, read.next) {
+                    Ok(outcome) => {
+                        self.stats.batches_ok.fetch_add(1, Ordering::Relaxed);
+                        self.stats
+                            .spans_ok
+                            .fetch_add(outcome.accepted, Ordering::Relaxed);
+                        self.stats
+                            .spans_rejected
+                            .fetch_add(outcome.rejected, Ordering::Relaxed);
+                        backoff = Backoff::default();
+                        break;
+                    }
+                    Err(ExportError::Permanent { reason }) => {
+                        log::warn!(exporter = name.as_str(), spans = spans, reason = reason.as_str(); "export refused; batch dropped");
+                        self.stats.fail(&reason, spans);
+                        break;
+                    }
+                    Err(ExportError::Retryable {
+                        reason,
+                        retry_after,
+                    }) => {
+                        let delay = retry_after.unwrap_or_else(|| backoff.next_delay());
+                        let stopping = self.stop.load(Ordering::Acquire);
+                        if first_try.elapsed() + delay > MAX_RETRY_ELAPSED {
+                            log::warn!(exporter = name.as_str(), spans = spans, reason = reason.as_str(); "retries exhausted; batch dropped");
+                            self.stats.fail("retries exhausted", spans);
+                            break;
+                        }
+                        if stopping {
+                            // Leave it in the spool for the next start.
+                            return;
+                        }
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        log::debug!(exporter = name.as_str(), reason = reason.as_str(), delay_ms = delay.as_millis() as u64; "export failed; retrying");
+                        self.sleep(delay);
+                    }
+                }
+            }
+            self.stats.in_flight.store(0, Ordering::Relaxed);
+            if let Err(e) = self.reader.ack(read.next) {
+                log::error!(exporter = name.as_str(), error = e.to_string().as_str(); "cannot store spool cursor");
+            }
+        }
+    }
+
+    /// Reads the next batch, waiting up to the batch timeout for it to fill.
+    fn read(&mut self, stopping: bool) -> std::io::Result<Option<super::spool::ReadBatch>> {
+        let timeout = Duration::from_millis(self.batch.timeout_ms);
+        let mut read = self
+            .reader
+            .read(self.batch.max_spans, self.batch.max_bytes)?;
+        if read.batches.is_empty() {
+            if stopping {
+                return Ok(None);
+            }
+            self.reader.wait(timeout);
+            return Ok(None);
+        }
+        let spans: usize = read.batches.iter().map(|b| b.len()).sum();
+        if spans < self.batch.max_spans && !stopping {
+            // Give the batch its time to fill, then take what is there.
+            self.reader.wait(timeout);
+            read = self
+                .reader
+                .read(self.batch.max_spans, self.batch.max_bytes)?;
+        }
+        Ok(Some(read))
+    }
+
+    /// Sleeps up to `d`, waking early when a stop is requested.
+    fn sleep(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end && !self.stop.load(Ordering::Acquire) {
+            std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
+        }
+    }
+}
+
+/// Exponential backoff with jitter: 1 s doubling to 30 s, each delay randomly
+/// 80–120 % of its nominal value so that many sidecars do not retry in step.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let nominal = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(30));
+        let jitter = 0.8 + 0.4 * (crate::trace::SpanId::random().0[0] as f64 / 255.0);
+        nominal.mul_f64(jitter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_to_a_cap() {
+        let mut b = Backoff::default();
+        let delays: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
+        assert!(
+            delays[0] >= Duration::from_millis(800) && delays[0] <= Duration::from_millis(1200)
+        );
+        assert!(
+            delays[1] >= Duration::from_millis(1600) && delays[1] <= Duration::from_millis(2400)
+        );
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(36)));
+        assert!(delays[9] >= Duration::from_secs(24));
+    }
+}

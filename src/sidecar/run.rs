@@ -1,0 +1,258 @@
+//! The poll loop of `ringside run`: one thread, one `mio::Poll`, a token per
+//! event source (signals, the ring directory's inotify watch, the metrics
+//! listener, an in-process stop). Between events it drains every ring; the wait
+//! grows while the rings are idle, so an idle sidecar wakes only a few dozen
+//! times a second and spends almost no CPU.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::config::Config;
+use super::deliver::Delivery;
+use super::source::Source;
+use super::spool::{Spool, SpoolLimits};
+
+mod os;
+use os::{drain_fd, ensure_ring_dir, read_signals, signal_fd, watch_dir};
+
+const SIGNALS: Token = Token(0);
+const RING_DIR: Token = Token(1);
+const WAKE: Token = Token(2);
+
+/// Rescan the ring directory at least this often, in case an inotify event was
+/// missed (queue overflow, directory replaced).
+const RESCAN: Duration = Duration::from_secs(2);
+
+/// Stops a sidecar running in this process (tests, the demo) from another thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopHandle {
+    /// Asks the loop to drain, flush and return.
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+    }
+}
+
+/// What the loop needs between turns.
+pub struct Sidecar {
+    config: Config,
+    poll: Poll,
+    signals: Option<OwnedFd>,
+    inotify: Option<OwnedFd>,
+    stop: StopHandle,
+    source: Source,
+    spool: Spool,
+    delivery: Option<Delivery>,
+    last_sync: Instant,
+}
+
+impl Sidecar {
+    /// Sets everything up: signal handling (when `handle_signals`), the ring
+    /// directory and its watch, the spool (recovering it), the exporters.
+    pub fn new(config: Config, handle_signals: bool) -> anyhow::Result<Sidecar> {
+        config.validate().context("invalid configuration")?;
+        let poll = Poll::new().context("cannot create poll")?;
+        let signals = if handle_signals {
+            let fd = signal_fd().context("cannot set up signal handling")?;
+            poll.registry().register(
+                &mut SourceFd(&fd.as_raw_fd()),
+                SIGNALS,
+                Interest::READABLE,
+            )?;
+            Some(fd)
+        } else {
+            None
+        };
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let stop = StopHandle {
+            flag: Arc::new(AtomicBool::new(false)),
+            waker,
+        };
+        let dir = &config.rings.dir;
+        ensure_ring_dir(dir)?;
+        let inotify = match watch_dir(dir) {
+            Ok(fd) => {
+                poll.registry().register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    RING_DIR,
+                    Interest::READABLE,
+                )?;
+                Some(fd)
+            }
+            Err(e) => {
+                log::warn!(dir = dir.display().to_string().as_str(), error = e.to_string().as_str(); "no inotify watch; rescanning periodically");
+                None
+            }
+        };
+        let spool = Spool::open(
+            &config.spool.dir,
+            SpoolLimits {
+                max_bytes: config.spool.max_bytes,
+                segment_bytes: config.spool.segment_bytes,
+            },
+        )
+        .with_context(|| format!("cannot open spool {}", config.spool.dir.display()))?;
+        let exporters = crate::export::build_all(&config)?;
+        let delivery = Delivery::start(&spool, exporters, config.batch.clone())
+            .context("cannot start exporters")?;
+        let attributes = config
+            .resource
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut source = Source::new(dir, attributes);
+        source.set_patience(config.patience());
+        Ok(Sidecar {
+            config,
+            poll,
+            signals,
+            inotify,
+            stop,
+            source,
+            spool,
+            delivery: Some(delivery),
+            last_sync: Instant::now(),
+        })
+    }
+
+    /// A handle that stops [`Sidecar::run`] from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Runs until SIGTERM/SIGINT or a stop request; then drains every ring,
+    /// flushes the spool, lets exporters finish, and returns.
+    pub fn run(mut self) -> anyhow::Result<()> {
+        self.scan();
+        log::info!(dir = self.config.rings.dir.display().to_string().as_str(), rings = self.source.ring_count(); "ringside sidecar running");
+        let mut events = Events::with_capacity(64);
+        let idle_max = Duration::from_millis(self.config.rings.idle_poll_ms);
+        let mut wait = Duration::from_millis(1);
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e).context("poll failed");
+                }
+            }
+            let mut rescan = false;
+            let mut stopping = self.stop.flag.load(Ordering::Acquire);
+            for event in events.iter() {
+                match event.token() {
+                    SIGNALS => {
+                        for sig in read_signals(self.signals.as_ref()) {
+                            match sig {
+                                libc::SIGTERM | libc::SIGINT => stopping = true,
+                                libc::SIGHUP => {
+                                    log::info!("SIGHUP: configuration reload is not supported yet")
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    RING_DIR => {
+                        drain_fd(self.inotify.as_ref());
+                        rescan = true;
+                    }
+                    _ => {}
+                }
+            }
+            if rescan
+                || self
+                    .source
+                    .last_scan()
+                    .is_none_or(|t| t.elapsed() >= RESCAN)
+            {
+                self.scan();
+            }
+            let moved = self.drain_once();
+            if self.last_sync.elapsed() >= Duration::from_millis(self.config.spool.sync_interval_ms)
+            {
+                if let Err(e) = self.spool.sync() {
+                    log::error!(error = e.to_string().as_str(); "spool sync failed");
+                }
+                self.last_sync = Instant::now();
+            }
+            if stopping {
+                return self.shut_down();
+            }
+            wait = if moved > 0 {
+                Duration::from_millis(1)
+            } else {
+                (wait * 2).min(idle_max)
+            };
+        }
+    }
+
+    fn scan(&mut self) {
+        let spool = &self.spool;
+        for problem in self
+            .source
+            .scan(|id| spool.ring_positions().get(&id).copied())
+        {
+            log::warn!("{problem}");
+        }
+    }
+
+    /// One drain of every ring into the spool; returns the records moved.
+    fn drain_once(&mut self) -> usize {
+        let spool = &mut self.spool;
+        let report = self
+            .source
+            .drain(self.config.rings.max_per_ring, |batch, ring_id, end| {
+                spool.append(batch, Some((ring_id, end))).map(drop)
+            });
+        for gone in &report.removed {
+            let s = gone.stats;
+            log::info!(
+                ring = gone.path.display().to_string().as_str(),
+                service = gone.resource.service.as_str(),
+                pid = gone.resource.pid,
+                written = s.written,
+                dropped = s.dropped + s.late,
+                abandoned = s.abandoned,
+                corrupt = gone.corrupt,
+                delivered = gone.delivered;
+                "writer gone; ring drained and removed"
+            );
+            if let Err(e) = self.spool.forget_ring(gone.resource.ring_id) {
+                log::warn!(error = e.to_string().as_str(); "cannot forget a removed ring in the spool");
+            }
+        }
+        for e in &report.sink_errors {
+            log::error!(error = e.as_str(); "spool write failed; records stay in the ring");
+        }
+        report.records
+    }
+
+    fn shut_down(mut self) -> anyhow::Result<()> {
+        log::info!("stopping: draining rings");
+        // Drain until the rings are empty, bounded so a writer that keeps
+        // writing cannot hold the shutdown forever.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.drain_once() > 0 && Instant::now() < deadline {}
+        self.spool.sync().context("final spool sync")?;
+        if let Some(delivery) = self.delivery.take() {
+            delivery.shutdown();
+        }
+        log::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Runs the sidecar in this process until SIGTERM or SIGINT.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    Sidecar::new(config, true)?.run()
+}
