@@ -189,6 +189,50 @@ fn demo_traces_each_request_once_across_all_processes() {
 }
 
 #[test]
+fn demo_with_its_sidecar_exports_one_trace_per_request() {
+    let dir = fresh_dir("demo-sidecar");
+    let out = Command::new(env!("CARGO_BIN_EXE_ringside"))
+        .args(["demo", "--duration", "2", "--clients", "2", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("via the sidecar"), "{stdout}");
+    assert_eq!(
+        processes_using(&dir),
+        Vec::<String>::new(),
+        "stray processes"
+    );
+    let spans = traces::read_jsonl(&dir.join("spans.jsonl")).unwrap();
+    let services: HashSet<&str> = spans.iter().map(|s| s.service.as_str()).collect();
+    for s in [
+        "client", "gateway", "metadata", "data-1", "data-2", "data-3",
+    ] {
+        assert!(services.contains(s), "no spans from {s}: {services:?}");
+    }
+    let by_trace = traces::by_trace(&spans);
+    let reqs = requests(&dir);
+    assert_eq!(by_trace.len(), reqs.len());
+    for req in &reqs {
+        let trace = &by_trace[req.trace_id.as_str()];
+        let ids: HashSet<&str> = trace.iter().map(|s| s.span_id.as_str()).collect();
+        assert_eq!(trace.iter().filter(|s| s.parent.is_none()).count(), 1);
+        assert!(
+            trace
+                .iter()
+                .filter_map(|s| s.parent.as_deref())
+                .all(|p| ids.contains(p))
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn demo_refuses_bad_options_with_a_clear_error() {
     for args in [
         &["--error-rate", "2"][..],

@@ -246,33 +246,42 @@ impl<'a> Demo<'a> {
         Ok(demo)
     }
 
+    /// Starts `ringside run` on the demo's rings, writing JSONL and the
+    /// SQLite store; without the store if this build's sidecar has no SQLite
+    /// exporter. `None` if it cannot start at all.
     fn start_sidecar(&self) -> anyhow::Result<Option<Proc>> {
         let path = |name: &str| self.dir.join(name).display().to_string();
-        let args: Vec<String> = [
-            "run",
-            "--ring-dir",
-            &self.rings.display().to_string(),
-            "--spool-dir",
-            &path("spool"),
-            "--store",
-            &path("traces.db"),
-            "--jsonl",
-            &path("spans.jsonl"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let mut sidecar = Proc::start("sidecar", self.dir, self.rings, self.slots(), &args)?;
-        // A sidecar that cannot start says so at once.
-        std::thread::sleep(Duration::from_millis(300));
-        if let Some(status) = sidecar.child.try_wait()? {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--ring-dir".into(),
+            self.rings.display().to_string(),
+            "--spool-dir".into(),
+            path("spool"),
+            "--jsonl".into(),
+            path("spans.jsonl"),
+            "--store".into(),
+            path("traces.db"),
+        ];
+        loop {
+            let mut sidecar = Proc::start("sidecar", self.dir, self.rings, self.slots(), &args)?;
+            // A sidecar that cannot start says so at once.
+            std::thread::sleep(Duration::from_millis(300));
+            let Some(status) = sidecar.child.try_wait()? else {
+                return Ok(Some(sidecar));
+            };
+            let log = self.dir.join("sidecar.log");
+            let why = std::fs::read_to_string(&log).unwrap_or_default();
+            if args.len() > 7 && why.contains("sqlite") {
+                eprintln!("ringside demo: this sidecar has no SQLite store; writing JSONL only");
+                args.truncate(7);
+                continue;
+            }
             eprintln!(
                 "ringside demo: the sidecar exited at start ({status}, see {}); reading the rings directly",
-                self.dir.join("sidecar.log").display()
+                log.display()
             );
             return Ok(None);
         }
-        Ok(Some(sidecar))
     }
 
     /// Ring slots per process: the default when the sidecar drains the rings,
@@ -436,10 +445,13 @@ impl<'a> Demo<'a> {
         if self.via_sidecar {
             let _ = writeln!(
                 out,
-                "sidecar output: {} and {}",
-                self.dir.join("spans.jsonl").display(),
-                self.dir.join("traces.db").display()
+                "sidecar output: {}",
+                self.dir.join("spans.jsonl").display()
             );
+            let db = self.dir.join("traces.db");
+            if db.exists() {
+                let _ = writeln!(out, "sidecar store: {}", db.display());
+            }
         }
         match traces::slowest_tree(spans) {
             Some(tree) => {
