@@ -232,6 +232,60 @@ fn demo_with_its_sidecar_exports_one_trace_per_request() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Starts a long demo, waits until its clients run, sends `signal` to it, and
+/// checks that every process it started is gone soon after.
+fn stop_demo_with(signal: i32, name: &str) {
+    let dir = fresh_dir(name);
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_ringside"))
+        .args(["demo", "--duration", "60", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(demo.stdout.take().unwrap()));
+    loop {
+        let line = lines.next().expect("demo output").unwrap();
+        if line.starts_with("running ") {
+            break;
+        }
+    }
+    assert!(
+        processes_using(&dir).len() >= 6,
+        "{:?}",
+        processes_using(&dir)
+    );
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe {
+        libc::kill(demo.id() as i32, signal);
+    }
+    let status = demo.wait().unwrap();
+    if signal == libc::SIGTERM {
+        assert!(status.success(), "{status}");
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(rest.iter().any(|l| l.starts_with("requests: ")), "{rest:?}");
+    }
+    let mut left = processes_using(&dir);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = processes_using(&dir);
+    }
+    assert_eq!(left, Vec::<String>::new(), "processes left after the demo");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_stops_the_demo_and_all_its_processes_with_a_summary() {
+    stop_demo_with(libc::SIGTERM, "sigterm");
+}
+
+#[test]
+fn killed_demo_leaves_no_process_behind() {
+    stop_demo_with(libc::SIGKILL, "sigkill");
+}
+
 #[test]
 fn demo_refuses_bad_options_with_a_clear_error() {
     for args in [

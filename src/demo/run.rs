@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -73,7 +74,21 @@ impl Proc {
         let exe = std::env::current_exe().context("cannot find this executable")?;
         let log = std::fs::File::create(dir.join(format!("{role}.log")))
             .with_context(|| format!("cannot create the log of {role}"))?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // SAFETY: the closure runs in the child between fork and exec and only
+        // calls prctl(2), which is async-signal-safe and touches no memory of
+        // ours. It makes the kernel send SIGTERM to the child if the demo dies
+        // without stopping it (kill -9), so no process outlives the demo.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let mut child = command
             .args(args)
             .env("RINGSIDE_DIR", rings)
             .env("RINGSIDE_RING_SLOTS", slots.to_string())
@@ -394,7 +409,12 @@ impl<'a> Demo<'a> {
             if !status.success() {
                 eprintln!("ringside demo: the sidecar exited with {status}");
             }
-            return traces::read_jsonl(&self.dir.join("spans.jsonl"));
+            let jsonl = self.dir.join("spans.jsonl");
+            // The sidecar creates the file with the first span it exports.
+            if !jsonl.exists() {
+                return Ok(Vec::new());
+            }
+            return traces::read_jsonl(&jsonl);
         }
         match self.reader.take() {
             Some(mut reader) => {
