@@ -394,7 +394,8 @@ fn drive(
         }
         Ok(())
     })?;
-    Ok((total, errors))
+    let secs = warm.elapsed().as_secs_f64();
+    Ok((total, errors, secs))
 }
 
 /// Where the loop target's transfer spans say the nodes are.

@@ -56,12 +56,12 @@ pub fn drain_rings(dir: PathBuf, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
     })
 }
 
-/// A mode's result from its histogram (nanoseconds) and error count.
+/// A mode's result from its histogram (nanoseconds), error count and the
+/// seconds the recorded requests took.
 pub fn result(
     target: Target,
     mode: Mode,
-    (hist, errors): &(Histogram<u64>, u64),
-    recorded_secs: f64,
+    (hist, errors, recorded_secs): &(Histogram<u64>, u64, f64),
     spans: u64,
     dropped: u64,
 ) -> ModeResult {

@@ -22,9 +22,32 @@ const WORKERS: usize = 8;
 /// Header naming the storage client (`storage.client.id`).
 pub const CLIENT_HEADER: &str = "x-client-id";
 
-/// Binds the HTTP server on `addr` (port 0 picks one).
+/// Binds the HTTP server on `addr` (port 0 picks one), with `TCP_NODELAY`.
+///
+/// tiny_http writes a response's head and body separately; with Nagle's
+/// algorithm on, the body then waits for the client's delayed ACK (40 ms on
+/// Linux) on every reused connection. Linux copies `TCP_NODELAY` from the
+/// listening socket to the sockets it accepts, so it is set there.
 pub fn bind(addr: &str) -> anyhow::Result<Server> {
-    Server::http(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt(2) on a descriptor `listener` owns and keeps open for
+    // the call, reading `size_of::<c_int>()` bytes from a live local.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("cannot set TCP_NODELAY");
+    }
+    Server::from_listener(listener, None)
+        .map_err(|e| anyhow::anyhow!("cannot serve on {addr}: {e}"))
 }
 
 /// Serves requests until `stop()` turns true (checked every 50 ms).
