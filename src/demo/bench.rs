@@ -259,14 +259,7 @@ fn run_mode(
         #[cfg(not(feature = "bench-otel"))]
         Mode::Otel => (0, 0),
     };
-    Ok(bench_report::result(
-        target,
-        mode,
-        &hist,
-        args.duration * 0.9,
-        spans,
-        dropped,
-    ))
+    Ok(bench_report::result(target, mode, &hist, spans, dropped))
 }
 
 /// The store under test and how clients reach it.
@@ -333,12 +326,13 @@ impl Store {
 }
 
 /// Runs the clients at the fixed rate; latencies in nanoseconds from each
-/// request's scheduled time.
+/// request's scheduled time, the errors, and the seconds from the end of
+/// the warm-up to the last answer.
 fn drive(
     args: &BenchArgs,
     store: &Store,
     client: &Tracing,
-) -> anyhow::Result<(Histogram<u64>, u64)> {
+) -> anyhow::Result<(Histogram<u64>, u64, f64)> {
     let interval = Duration::from_secs_f64(f64::from(args.clients) / f64::from(args.rate));
     let start = Instant::now() + Duration::from_millis(50);
     let warm = start + Duration::from_secs_f64(args.duration * 0.1);
