@@ -357,10 +357,7 @@ fn drive(
                         if due >= end {
                             break;
                         }
-                        let now = Instant::now();
-                        if due > now {
-                            std::thread::sleep(due - now);
-                        }
+                        wait_until(due);
                         let op = if n % 2 == 0 {
                             FileOp::Write
                         } else {
@@ -390,6 +387,19 @@ fn drive(
     })?;
     let secs = warm.elapsed().as_secs_f64();
     Ok((total, errors, secs))
+}
+
+/// Sleeps until shortly before `due`, then yields until it: a sleep alone
+/// wakes up tens of microseconds late, which would count as latency.
+fn wait_until(due: Instant) {
+    const SPIN: Duration = Duration::from_micros(200);
+    let now = Instant::now();
+    if due > now + SPIN {
+        std::thread::sleep(due - now - SPIN);
+    }
+    while Instant::now() < due {
+        std::thread::yield_now();
+    }
 }
 
 /// Where the loop target's transfer spans say the nodes are.
