@@ -5,12 +5,15 @@
 //!
 //! Reading order: [`rpc`] (the frame), [`link`] (sockets), [`metadata`],
 //! [`data`], [`gateway`] (the storage logic), [`http`] (the gateway's front),
-//! [`workload`] (clients), [`node`] (one process), [`run`] (the whole demo),
-//! [`traces`] (reading the spans back). [`instrument`] lets the same code run
-//! under ringside, tracing off or the OpenTelemetry SDK, for `ringside bench`.
+//! [`workload`] (clients), [`node`] (one process), [`process`] and [`run`]
+//! (the whole demo), [`traces`] (reading the spans back). [`instrument`] lets
+//! the same code run under ringside, tracing off or the OpenTelemetry SDK
+//! (`otel`, feature `bench-otel`) for `ringside bench` ([`bench`],
+//! [`bench_store`], [`bench_report`]).
 
 pub mod bench;
 pub mod bench_report;
+pub mod bench_store;
 pub mod data;
 pub mod gateway;
 pub mod http;
@@ -20,6 +23,7 @@ pub mod metadata;
 pub mod node;
 #[cfg(feature = "bench-otel")]
 pub mod otel;
+pub mod process;
 pub mod rng;
 pub mod rpc;
 pub mod run;
