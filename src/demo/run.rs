@@ -294,7 +294,13 @@ impl<'a> Demo<'a> {
             dropped += p.stat("spans_dropped");
             invalid += p.stat("invalid_contexts");
         }
-        let abandoned = traces::ring_drops(self.rings).map_or(0, |d| d.abandoned);
+        // The sidecar removes the rings of writers that exited and logs their
+        // counters; without it the rings are still there to read.
+        let abandoned = if self.via_sidecar {
+            sidecar_abandoned(&self.dir.join("sidecar.log"))
+        } else {
+            traces::ring_drops(self.rings).map_or(0, |d| d.abandoned)
+        };
         let traces = traces::by_trace(spans).len();
         let mut out = String::new();
         use std::fmt::Write as _;
@@ -338,6 +344,17 @@ impl<'a> Demo<'a> {
         let _ = writeln!(out, "done in {:.1} s", elapsed.as_secs_f64());
         out
     }
+}
+
+/// Positions the sidecar abandoned, summed from its log's `abandoned=N`
+/// fields of the lines about rings it drained and removed.
+fn sidecar_abandoned(log: &Path) -> u64 {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("ring drained and removed"))
+        .flat_map(|l| l.split(' '))
+        .filter_map(|field| field.strip_prefix("abandoned=")?.parse::<u64>().ok())
+        .sum()
 }
 
 /// `--w3c-endpoint`: only the gateway, in this process, with no storage nodes.
