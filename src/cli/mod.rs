@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+mod check_config;
 mod clock;
 mod config_args;
 pub mod demo;
@@ -33,6 +34,8 @@ enum Command {
     DemoNode(demo::DemoNodeArgs),
     /// Run the sidecar: drain rings, spool, export
     Run(run::RunArgs),
+    /// Validate the sidecar configuration (file, OTEL_* variables, flags) and print the result
+    CheckConfig(check_config::CheckConfigArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -43,5 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::DemoNode(args) => demo::run_node(args),
         Command::Run(args) => run::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
     }
 }

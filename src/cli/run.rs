@@ -25,6 +25,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if config.exporters.is_empty() {
         log::warn!("no exporters configured: spans are kept in the spool until one is");
     }
-    ringside::sidecar::run::run(config).context("sidecar failed")?;
-    Ok(ExitCode::SUCCESS)
+    let source = args.config.clone();
+    let reloader: ringside::sidecar::run::Reloader = Box::new(move || source.load());
+    ringside::sidecar::run::run(config, Some(reloader)).context("sidecar failed")?;
+    Ok(ExitCode::from(super::exit::OK))
 }

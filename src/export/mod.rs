@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+pub mod console;
 pub mod jsonl;
 
 use crate::sidecar::spans::SpanBatch;
@@ -90,6 +91,10 @@ pub fn build_all(
                 *rotate_bytes,
                 *keep,
             ))),
+            ExporterConfig::Otlp { .. } => out.push(Box::new(otlp::OtlpHttpExporter::new(
+                &otlp::OtlpSettings::from_config(e, config.batch.max_bytes)?,
+            )?)),
+            ExporterConfig::Console {} => out.push(Box::new(console::ConsoleExporter::new())),
             other => anyhow::bail!(
                 "exporter {} is not available in this build yet",
                 other.name()

@@ -72,9 +72,8 @@ impl Delivery {
         batch: BatchConfig,
     ) -> std::io::Result<Delivery> {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut workers = Vec::new();
-        for exporter in exporters {
-            let name = exporter.name().to_string();
+        let mut workers: Vec<(String, Arc<ExporterStats>, JoinHandle<()>)> = Vec::new();
+        for (name, exporter) in reader_names(&exporters).into_iter().zip(exporters) {
             let reader = spool.reader(&name)?;
             let stats = Arc::new(ExporterStats::default());
             let worker = Worker {
@@ -90,6 +89,19 @@ impl Delivery {
             workers.push((name, stats, handle));
         }
         Ok(Delivery { workers, stop })
+    }
+
+    /// The spool reader names of the running exporters.
+    pub fn names(&self) -> Vec<&str> {
+        self.workers.iter().map(|(n, _, _)| n.as_str()).collect()
+    }
+
+    /// Each exporter's name and shared counters, for the metrics endpoint.
+    pub fn handles(&self) -> Vec<(String, Arc<ExporterStats>)> {
+        self.workers
+            .iter()
+            .map(|(n, s, _)| (n.clone(), s.clone()))
+            .collect()
     }
 
     /// Each exporter's name and counters.
@@ -109,6 +121,25 @@ impl Delivery {
             }
         }
     }
+}
+
+/// The spool cursor name of each exporter: its kind (`otlp`, `jsonl`, ...),
+/// with `-2`, `-3`, ... for the second and later of a kind, in configuration
+/// order, so that each keeps its own cursor across restarts.
+pub fn reader_names(exporters: &[Box<dyn Exporter>]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    exporters
+        .iter()
+        .map(|e| {
+            let n = seen.entry(e.name()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                e.name().to_string()
+            } else {
+                format!("{}-{}", e.name(), n)
+            }
+        })
+        .collect()
 }
 
 struct Worker {

@@ -16,11 +16,19 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::config::Config;
 use super::deliver::Delivery;
+use super::metrics::MetricsServer;
+use super::sample::Sampler;
 use super::source::Source;
+use super::spans::SpanBatch;
 use super::spool::{Spool, SpoolLimits};
+use status::{Snapshot, Status};
 
 mod os;
+mod reload;
+mod status;
+mod supervise;
 use os::{drain_fd, ensure_ring_dir, read_signals, signal_fd, watch_dir};
+use supervise::Supervisor;
 
 const SIGNALS: Token = Token(0);
 const RING_DIR: Token = Token(1);
@@ -56,7 +64,21 @@ pub struct Sidecar {
     spool: Spool,
     delivery: Option<Delivery>,
     last_sync: Instant,
+    supervisor: Supervisor,
+    reloader: Option<Reloader>,
+    sampler: Sampler,
+    /// Tail-sampling releases waiting for the spool.
+    released: Vec<SpanBatch>,
+    status: Arc<Status>,
+    last_publish: Instant,
+    rings_removed: u64,
+    spool_errors: u64,
+    /// Kept for its lifetime: the endpoint stops when the sidecar does.
+    _metrics: Option<MetricsServer>,
 }
+
+/// Produces the configuration again on SIGHUP (file, environment, flags).
+pub type Reloader = Box<dyn FnMut() -> anyhow::Result<Config>>;
 
 impl Sidecar {
     /// Sets everything up: signal handling (when `handle_signals`), the ring
@@ -105,15 +127,13 @@ impl Sidecar {
         )
         .with_context(|| format!("cannot open spool {}", config.spool.dir.display()))?;
         let exporters = crate::export::build_all(&config)?;
+        let sampler = Sampler::new(&config.sampling);
+        let status = Status::new();
+        let metrics = start_metrics(&config.metrics.listen, &status)?;
         let delivery = Delivery::start(&spool, exporters, config.batch.clone())
             .context("cannot start exporters")?;
-        let attributes = config
-            .resource
-            .attributes
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut source = Source::new(dir, attributes);
+        status.set_exporters(delivery.handles());
+        let mut source = Source::new(dir, resource_attributes(&config));
         source.set_patience(config.patience());
         Ok(Sidecar {
             config,
@@ -125,7 +145,22 @@ impl Sidecar {
             spool,
             delivery: Some(delivery),
             last_sync: Instant::now(),
+            supervisor: Supervisor::from_env(),
+            reloader: None,
+            sampler,
+            released: Vec::new(),
+            status,
+            last_publish: Instant::now(),
+            rings_removed: 0,
+            spool_errors: 0,
+            _metrics: metrics,
         })
+    }
+
+    /// How to read the configuration again on SIGHUP; without one, SIGHUP is
+    /// logged and ignored.
+    pub fn set_reloader(&mut self, reloader: Reloader) {
+        self.reloader = Some(reloader);
     }
 
     /// A handle that stops [`Sidecar::run`] from another thread.
@@ -141,8 +176,16 @@ impl Sidecar {
         let mut events = Events::with_capacity(64);
         let idle_max = Duration::from_millis(self.config.rings.idle_poll_ms);
         let mut wait = Duration::from_millis(1);
+        let status = format!("draining {} rings", self.source.ring_count());
+        self.supervisor.ready(&status);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+            if self.supervisor.stalled() {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            self.supervisor.turn();
+            let this_wait = self.supervisor.max_wait().map_or(wait, |m| wait.min(m));
+            if let Err(e) = self.poll.poll(&mut events, Some(this_wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e).context("poll failed");
                 }
@@ -155,9 +198,7 @@ impl Sidecar {
                         for sig in read_signals(self.signals.as_ref()) {
                             match sig {
                                 libc::SIGTERM | libc::SIGINT => stopping = true,
-                                libc::SIGHUP => {
-                                    log::info!("SIGHUP: configuration reload is not supported yet")
-                                }
+                                libc::SIGHUP => self.reload(),
                                 _ => {}
                             }
                         }
@@ -178,6 +219,8 @@ impl Sidecar {
                 self.scan();
             }
             let moved = self.drain_once();
+            self.release_sampled(Instant::now());
+            self.publish();
             if self.last_sync.elapsed() >= Duration::from_millis(self.config.spool.sync_interval_ms)
             {
                 if let Err(e) = self.spool.sync() {
@@ -208,12 +251,20 @@ impl Sidecar {
 
     /// One drain of every ring into the spool; returns the records moved.
     fn drain_once(&mut self) -> usize {
-        let spool = &mut self.spool;
+        let (spool, sampler) = (&mut self.spool, &mut self.sampler);
+        let now = Instant::now();
         let report = self
             .source
             .drain(self.config.rings.max_per_ring, |batch, ring_id, end| {
+                sampler.sample(batch, now);
+                if batch.records.is_empty() {
+                    // Nothing kept: the ring's own position is enough.
+                    return Ok(());
+                }
                 spool.append(batch, Some((ring_id, end))).map(drop)
             });
+        self.rings_removed += report.removed.len() as u64;
+        self.spool_errors += report.sink_errors.len() as u64;
         for gone in &report.removed {
             let s = gone.stats;
             log::info!(
@@ -237,12 +288,46 @@ impl Sidecar {
         report.records
     }
 
+    /// Appends the spans the tail rules decided to keep. They are not tied
+    /// to a ring position (the ring moved on when they were buffered), so a
+    /// failed append keeps them here for the next turn.
+    fn release_sampled(&mut self, now: Instant) {
+        self.sampler.release(now, &mut self.released);
+        while let Some(batch) = self.released.first() {
+            if let Err(e) = self.spool.append(batch, None) {
+                self.spool_errors += 1;
+                log::error!(error = e.to_string().as_str(); "spool write failed; tail-kept spans held in memory");
+                return;
+            }
+            self.released.remove(0);
+        }
+    }
+
+    /// Publishes the loop's state for `/metrics`, at most a few times a second.
+    fn publish(&mut self) {
+        self.status.beat();
+        if self.last_publish.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.last_publish = Instant::now();
+        self.status.publish(Snapshot {
+            rings: self.source.reports(),
+            rings_removed: self.rings_removed,
+            sampler: self.sampler.stats(),
+            spool: self.spool.stats(),
+            spool_errors: self.spool_errors,
+        });
+    }
+
     fn shut_down(mut self) -> anyhow::Result<()> {
+        self.supervisor.stopping();
         log::info!("stopping: draining rings");
         // Drain until the rings are empty, bounded so a writer that keeps
         // writing cannot hold the shutdown forever.
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.drain_once() > 0 && Instant::now() < deadline {}
+        // Decide every trace the tail rules still hold.
+        self.release_sampled(Instant::now() + Duration::from_secs(24 * 3600));
         self.spool.sync().context("final spool sync")?;
         if let Some(delivery) = self.delivery.take() {
             delivery.shutdown();
@@ -252,7 +337,38 @@ impl Sidecar {
     }
 }
 
-/// Runs the sidecar in this process until SIGTERM or SIGINT.
-pub fn run(config: Config) -> anyhow::Result<()> {
-    Sidecar::new(config, true)?.run()
+/// Runs the sidecar in this process until SIGTERM or SIGINT; SIGHUP calls
+/// `reloader` for a new configuration.
+pub fn run(config: Config, reloader: Option<Reloader>) -> anyhow::Result<()> {
+    let mut sidecar = Sidecar::new(config, true)?;
+    if let Some(r) = reloader {
+        sidecar.set_reloader(r);
+    }
+    sidecar.run()
+}
+
+/// Starts `/metrics` and `/healthz` on `listen` (empty: none).
+fn start_metrics(listen: &str, status: &Arc<Status>) -> anyhow::Result<Option<MetricsServer>> {
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let (a, b) = (status.clone(), status.clone());
+    let server = MetricsServer::start(
+        listen,
+        Arc::new(move |e| a.render(e)),
+        Arc::new(move || b.health()),
+    )
+    .with_context(|| format!("cannot serve metrics on {listen}"))?;
+    log::info!(listen = server.local_addr().to_string().as_str(); "metrics endpoint up");
+    Ok(Some(server))
+}
+
+/// The configured resource attributes every ring's spans get.
+fn resource_attributes(config: &Config) -> Vec<(String, String)> {
+    config
+        .resource
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

@@ -28,9 +28,11 @@
 //!
 //! The extra attribute is not counted in `dropped_attributes_count`.
 
+pub mod http;
 pub mod json;
 pub mod proto;
 
+pub use http::{OtlpHttpExporter, OtlpSettings};
 pub use json::encode_json;
 pub use proto::encode_proto;
 

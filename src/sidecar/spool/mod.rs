@@ -9,8 +9,8 @@
 //! # On disk
 //!
 //! The directory holds segment files `<seq:020>.seg`, one cursor file
-//! `cursor.<name>` per reader (see [`cursors`]) and a `lock` file. A segment
-//! starts with a 16-byte header — `RSSPOOL`, format version (1), sequence
+//! `cursor.<name>` per reader (one line of text, replaced atomically) and a
+//! `lock` file. A segment starts with a 16-byte header — `RSSPOOL`, format version (1), sequence
 //! number (u64 LE) — followed by entries, all little-endian:
 //!
 //! | bytes | field                                                              |
@@ -99,7 +99,9 @@ pub struct ReadBatch {
     /// batches are exported.
     pub next: SpoolCursor,
     /// Spans the size cap deleted before this reader saw them, since its last
-    /// read.
+    /// [`SpoolReader::ack`] or [`SpoolReader::seek`]. Like the batches, the
+    /// count is repeated by every read until the ack, so that counting it at
+    /// each ack counts every lost span once.
     pub lost_spans: u64,
 }
 
@@ -115,8 +117,11 @@ pub struct SpoolStats {
     /// Spans appended but not yet acknowledged by the slowest reader (with no
     /// reader: every span in the spool).
     pub pending_spans: u64,
-    /// Write time (Unix ns) of the oldest batch entry still in the spool.
-    pub oldest_entry_unix_ns: Option<u64>,
+    /// For "age of the oldest record": write time (Unix ns) of the first batch
+    /// entry of the segment holding the slowest reader's oldest unacknowledged
+    /// data — at most a segment older than that data. `None` when nothing is
+    /// pending.
+    pub oldest_pending_unix_ns: Option<u64>,
     /// Spans deleted by the size cap before the slowest reader acknowledged them.
     pub dropped_spans: u64,
     /// Damaged entries (or segment headers) skipped since the spool was opened.
@@ -230,7 +235,7 @@ impl Spool {
     /// configured) so they do not pin segments, and deletes what that frees.
     /// Readers currently open are kept.
     pub fn retain_readers(&mut self, names: &[&str]) -> io::Result<()> {
-        let gone = {
+        let (doomed, gone) = {
             let mut st = self.shared.lock();
             let doomed: Vec<String> = st
                 .readers
@@ -239,38 +244,50 @@ impl Spool {
                 .map(|(name, _)| name.clone())
                 .collect();
             for name in &doomed {
-                cursors::remove_cursor(&self.shared.dir, name)?;
                 st.readers.remove(name);
             }
-            st.take_acked()
+            (doomed, st.take_acked())
         };
         self.shared.unlink(&gone);
-        Ok(())
+        // A cursor file that cannot be removed brings its reader back at the
+        // next open, where the next call forgets it again.
+        doomed
+            .iter()
+            .try_for_each(|name| cursors::remove_cursor(&self.shared.dir, name))
     }
 
     /// Current counters.
     pub fn stats(&self) -> SpoolStats {
         let st = self.shared.lock();
-        let slowest = st.readers.values().map(|r| r.acked_span_seq).min();
-        let oldest_kept = st.start().1;
+        let (oldest_kept_cursor, oldest_kept) = st.start();
+        let (from, acked) = st
+            .readers
+            .values()
+            .map(|r| (r.acked, r.acked_span_seq))
+            .min_by_key(|&(_, seq)| seq)
+            .unwrap_or((oldest_kept_cursor, oldest_kept));
+        let pending_spans = self.next_span_seq - acked.max(oldest_kept).min(self.next_span_seq);
+        let oldest_pending_unix_ns = if pending_spans == 0 {
+            None
+        } else {
+            st.segments
+                .range(from.segment..)
+                .find_map(|(_, m)| m.first_batch_ns)
+        };
         SpoolStats {
             bytes: st.bytes,
             segments: st.segments.len() as u64,
             entries: st.entries,
-            pending_spans: self.next_span_seq
-                - slowest
-                    .unwrap_or(oldest_kept)
-                    .max(oldest_kept)
-                    .min(self.next_span_seq),
-            oldest_entry_unix_ns: st.segments.values().find_map(|m| m.first_batch_ns),
+            pending_spans,
+            oldest_pending_unix_ns,
             dropped_spans: st.dropped_spans,
             corrupt_entries: st.corrupt_entries,
         }
     }
 
     /// Tells readers that no more data will come: their [`SpoolReader::wait`]
-    /// returns at once. Appending after this still works (and wakes nobody
-    /// who is not polling). Also done on drop.
+    /// returns at once. Appending after this still works; readers find the
+    /// data when they next read. Also done on drop.
     pub fn close(&mut self) {
         self.shared.lock().closed = true;
         self.shared.appended.notify_all();

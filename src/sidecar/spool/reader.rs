@@ -39,6 +39,9 @@ pub struct SpoolReader {
     pos: SpoolCursor,
     /// Spans appended to the spool before `pos`.
     pos_span_seq: u64,
+    /// Spans deleted by the size cap that reads skipped since the last ack
+    /// or seek.
+    unacked_lost: u64,
     /// `next` of the last read: [`wait`](Self::wait) waits for data past it.
     read_end: SpoolCursor,
     /// Damage before this cursor was already logged.
@@ -92,6 +95,7 @@ pub(super) fn attach(shared: &Arc<Shared>, name: &str) -> io::Result<SpoolReader
         pos: acked,
         pos_span_seq: span_seq,
         read_end: acked,
+        unacked_lost: 0,
         warned_until: acked,
         seg: None,
         resources: HashMap::new(),
@@ -115,8 +119,8 @@ impl SpoolReader {
     /// bytes of records (248 each), but always returning at least one entry
     /// when there is one. Does not move the position: reading again returns
     /// the same batches plus what was appended since (within the limits).
-    /// Spans the size cap deleted before this reader got to them are counted
-    /// once, in `lost_spans`.
+    /// Spans the size cap deleted before this reader got to them are in
+    /// `lost_spans`, in every read until the next ack.
     pub fn read(&mut self, max_spans: usize, max_bytes: usize) -> io::Result<ReadBatch> {
         let mut out = ReadBatch {
             next: self.pos,
@@ -137,7 +141,7 @@ impl SpoolReader {
                     seq,
                     first_span_seq,
                 } => {
-                    out.lost_spans += first_span_seq.saturating_sub(cur_span_seq);
+                    self.unacked_lost += first_span_seq.saturating_sub(cur_span_seq);
                     (cur, cur_span_seq) = (
                         SpoolCursor {
                             segment: seq,
@@ -172,13 +176,13 @@ impl SpoolReader {
                     Found::Damaged => {
                         cur.offset = seg.next_valid(at, len)?.unwrap_or(len);
                         if cur > self.warned_until {
-                            log::warn!(
+                            // Counted (and logged) by the recovery that found it.
+                            log::debug!(
                                 "spool reader {}: skipped damaged data at {at} in segment {}",
                                 self.name,
                                 seg.seq
                             );
                             self.warned_until = cur;
-                            self.shared.lock().corrupt_entries += 1;
                         }
                         continue;
                     }
@@ -220,6 +224,7 @@ impl SpoolReader {
             (self.pos, self.pos_span_seq) = (cur, cur_span_seq);
         }
         out.next = cur;
+        out.lost_spans = self.unacked_lost;
         self.read_end = cur;
         if self.history.len() == HISTORY {
             self.history.pop_front();
@@ -252,6 +257,7 @@ impl SpoolReader {
         };
         self.shared.unlink(&gone);
         (self.pos, self.pos_span_seq) = (cursor, span_seq);
+        self.unacked_lost = 0;
         Ok(())
     }
 
@@ -283,6 +289,7 @@ impl SpoolReader {
         };
         (self.pos, self.pos_span_seq) = (cursor, span_seq);
         self.read_end = cursor;
+        self.unacked_lost = 0;
     }
 
     /// Spans appended before `cursor`. A cursor inside a segment that is not

@@ -1,7 +1,7 @@
 //! What the appender and the readers share: the list of segments with their
 //! committed lengths, each reader's acknowledged cursor, and the counters.
 //! Held under one mutex for short moments only; nobody does file I/O while
-//! holding it except [`State::delete`]'s callers, who unlink after releasing.
+//! holding it (segments taken out of the state are unlinked after release).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,134 @@
+//! What an [`super::OtlpHttpExporter`] is built from, by hand or from the
+//! configuration's `[[exporters]]` entry of kind `otlp`.
+
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::sidecar::config::ExporterConfig;
+
+/// Wire format of a request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Binary protobuf, `application/x-protobuf`.
+    Protobuf,
+    /// OTLP/JSON, `application/json`.
+    Json,
+}
+
+impl Protocol {
+    pub(super) fn content_type(self) -> &'static str {
+        match self {
+            Protocol::Protobuf => "application/x-protobuf",
+            Protocol::Json => "application/json",
+        }
+    }
+}
+
+/// Compression of a request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Sent as is.
+    None,
+    /// gzip, with `Content-Encoding: gzip`.
+    Gzip,
+}
+
+/// Everything an [`OtlpHttpExporter`](super::OtlpHttpExporter) needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpSettings {
+    /// Full URL of the traces endpoint, `http://` or `https://`.
+    pub endpoint: String,
+    /// Body format.
+    pub protocol: Protocol,
+    /// Body compression.
+    pub compression: Compression,
+    /// Extra request headers (authentication), sent on every request.
+    pub headers: Vec<(String, String)>,
+    /// Time limit of one request, from connecting to reading the response.
+    pub timeout: Duration,
+    /// Largest request body before compression; bigger exports are split.
+    pub max_request_bytes: usize,
+}
+
+impl OtlpSettings {
+    /// Default of [`OtlpSettings::max_request_bytes`]: 4 MiB.
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 << 20;
+    /// Default of [`OtlpSettings::timeout`]: 10 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Settings for `endpoint` with the defaults: protobuf, no compression, no
+    /// extra headers, 10 s timeout, 4 MiB requests.
+    pub fn new(endpoint: impl Into<String>) -> OtlpSettings {
+        OtlpSettings {
+            endpoint: endpoint.into(),
+            protocol: Protocol::Protobuf,
+            compression: Compression::None,
+            headers: Vec::new(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+
+    /// Settings from an `[[exporters]]` entry of kind `otlp`, with requests of
+    /// at most `max_request_bytes` (the configuration's `batch.max_bytes`).
+    pub fn from_config(
+        e: &ExporterConfig,
+        max_request_bytes: usize,
+    ) -> anyhow::Result<OtlpSettings> {
+        let ExporterConfig::Otlp {
+            endpoint,
+            protocol,
+            compression,
+            headers,
+            timeout_ms,
+        } = e
+        else {
+            bail!("exporter {} is not an OTLP exporter", e.name());
+        };
+        let protocol = match protocol.as_str() {
+            "protobuf" => Protocol::Protobuf,
+            "json" => Protocol::Json,
+            other => bail!("protocol {other:?} is not protobuf or json"),
+        };
+        let compression = match compression.as_str() {
+            "none" => Compression::None,
+            "gzip" => Compression::Gzip,
+            other => bail!("compression {other:?} is not none or gzip"),
+        };
+        Ok(OtlpSettings {
+            endpoint: endpoint.clone(),
+            protocol,
+            compression,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            timeout: Duration::from_millis(*timeout_ms),
+            max_request_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_otlp_config_entry() {
+        let e = ExporterConfig::Otlp {
+            endpoint: "https://collector:4318/v1/traces".into(),
+            protocol: "json".into(),
+            compression: "gzip".into(),
+            headers: [("authorization".to_string(), "Bearer t".to_string())].into(),
+            timeout_ms: 2500,
+        };
+        let s = OtlpSettings::from_config(&e, 1 << 20).expect("valid entry");
+        assert_eq!(s.protocol, Protocol::Json);
+        assert_eq!(s.compression, Compression::Gzip);
+        assert_eq!(s.headers, vec![("authorization".into(), "Bearer t".into())]);
+        assert_eq!(s.timeout, Duration::from_millis(2500));
+        assert_eq!(s.max_request_bytes, 1 << 20);
+        assert!(OtlpSettings::from_config(&ExporterConfig::Console {}, 1).is_err());
+    }
+}
