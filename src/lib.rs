@@ -7,6 +7,8 @@
 pub mod clock;
 #[cfg(all(feature = "sidecar", not(loom)))]
 pub mod export;
+#[cfg(not(loom))]
+pub mod ffi;
 pub mod record;
 pub mod ring;
 #[cfg(all(feature = "sidecar", not(loom)))]

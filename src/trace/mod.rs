@@ -22,4 +22,5 @@ mod tracer;
 pub use crate::record::{SpanKind, StatusCode, Value};
 pub use context::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use span::Span;
+pub(crate) use span::start_record;
 pub use tracer::{Tracer, TracerBuilder};
