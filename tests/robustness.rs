@@ -9,10 +9,10 @@ use std::io::Write;
 use proptest::prelude::*;
 use ringside::record::{EntryView, Record, RecordView, StatusCode, Value};
 use ringside::ring::{Consumer, HEADER_SIZE, OpenError, Ring};
-use ringside::trace::SpanContext;
 use ringside::trace::propagation::{
     BINARY_LEN, extract, from_binary, from_binary_with_state, to_binary_with_state,
 };
+use ringside::trace::{SpanContext, TraceState};
 
 const RECORD_SIZE: usize = std::mem::size_of::<Record>();
 
@@ -287,6 +287,27 @@ proptest! {
         let edge = (at == 0 || at == 54) && garbage.chars().all(|c| c == ' ' || c == '\t');
         if !dash && !edge {
             prop_assert!(extract(Some(&bad), Some(&state)).is_err(), "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn tracestate_garbage_never_fails_a_valid_traceparent(state in header_text()) {
+        let ctx = extract(
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Some(&state),
+        )
+        .expect("a bad tracestate never fails the extraction");
+        // Kept whole and normalized, or dropped whole: what is kept parses
+        // back to itself and holds at most 32 members with unique keys.
+        let kept = ctx.trace_state.as_str();
+        prop_assert_eq!(TraceState::parse(kept), Some(ctx.trace_state.clone()));
+        let keys: Vec<&str> = ctx.trace_state.members().map(|(k, _)| k).collect();
+        prop_assert!(keys.len() <= 32);
+        let unique: std::collections::HashSet<&str> = keys.iter().copied().collect();
+        prop_assert_eq!(unique.len(), keys.len());
+        match TraceState::parse(&state) {
+            Some(parsed) => prop_assert_eq!(parsed, ctx.trace_state),
+            None => prop_assert!(ctx.trace_state.is_empty()),
         }
     }
 
