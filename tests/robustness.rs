@@ -430,3 +430,90 @@ mod config {
         }
     }
 }
+
+#[cfg(feature = "sidecar")]
+mod analyze_jsonl {
+    use proptest::prelude::*;
+    use ringside::analyze::input::Skipped;
+    use ringside::analyze::jsonl::read;
+    use ringside::analyze::model::Names;
+
+    /// A value of any JSON type, or text that is not JSON at all.
+    fn json_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<u64>().prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| format!("{v:?}")),
+            Just("1e400".to_string()),
+            Just("-0".to_string()),
+            Just("null".to_string()),
+            Just("[]".to_string()),
+            Just("{}".to_string()),
+            Just("\"4bf92f3577b34da6a3ce929d0e0e4736\"".to_string()),
+            Just("\"00f067aa0ba902b7\"".to_string()),
+            Just("\"SPAN_KIND_SERVER\"".to_string()),
+            Just("\"STATUS_CODE_ERROR\"".to_string()),
+            Just("{\"code\": 2, \"message\": \"x\"}".to_string()),
+            Just("{\"intValue\": \"99999999999999999999\"}".to_string()),
+            Just("{\"doubleValue\": \"nan\"}".to_string()),
+            "\"[^\"\\\\]{0,20}\"",
+            "[^\n]{0,6}",
+        ]
+    }
+
+    /// One OTLP/JSON export line with every span field set to an arbitrary value.
+    fn otlp_line() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            Just("traceId"),
+            Just("spanId"),
+            Just("parentSpanId"),
+            Just("name"),
+            Just("kind"),
+            Just("startTimeUnixNano"),
+            Just("endTimeUnixNano"),
+            Just("status"),
+            Just("attributes"),
+            Just("events"),
+            Just("links"),
+        ];
+        let fields = proptest::collection::vec((field, json_value()), 0..12);
+        (fields, json_value()).prop_map(|(fields, attr)| {
+            let span: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("\"{k}\": {v}"))
+                .collect();
+            format!(
+                "{{\"resourceSpans\": [{{\"resource\": {{\"attributes\": [{{\"key\": \"service.name\", \"value\": {attr}}}]}}, \"scopeSpans\": [{{\"spans\": [{{{}}}]}}]}}]}}",
+                span.join(", ")
+            )
+        })
+    }
+
+    fn read_all(bytes: &[u8]) -> (usize, Skipped) {
+        let (mut names, mut skipped, mut spans) = (Names::default(), Skipped::default(), 0);
+        read(bytes, "in.jsonl", &mut names, &mut skipped, |_| spans += 1)
+            .expect("reading memory never fails");
+        (spans, skipped)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn jsonl_reader_survives_arbitrary_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400)
+        ) {
+            read_all(&bytes);
+        }
+
+        #[test]
+        fn jsonl_reader_survives_otlp_shaped_lines(
+            lines in proptest::collection::vec(otlp_line(), 1..4)
+        ) {
+            let (spans, skipped) = read_all(lines.join("\n").as_bytes());
+            // Every span is either read or skipped with a reason; a bad line
+            // never stops the lines after it.
+            prop_assert!(spans as u64 + skipped.count >= 1);
+        }
+    }
+}
