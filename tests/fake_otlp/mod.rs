@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -46,6 +47,20 @@ impl Reply {
         self
     }
 
+    /// 200 with an OTLP partial success (protobuf) rejecting `spans` spans.
+    pub fn partial_success(spans: i64, message: &str) -> Reply {
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTracePartialSuccess, ExportTraceServiceResponse,
+        };
+        let response = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: spans,
+                error_message: message.into(),
+            }),
+        };
+        Reply::ok().body("application/x-protobuf", response.encode_to_vec())
+    }
+
     pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Reply {
         self.body = body;
         self.header("Content-Type", content_type)
@@ -61,6 +76,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// As sent (compressed if it was).
     pub body: Vec<u8>,
+    /// When the whole request had arrived.
+    pub received: Instant,
 }
 
 impl Request {
@@ -174,6 +191,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         path,
         headers,
         body,
+        received: Instant::now(),
     })
 }
 
