@@ -486,6 +486,23 @@ impl Record {
     pub fn name_bytes(&self) -> &[u8] {
         &self.payload[..(self.name_len as usize).min(PAYLOAD_SIZE)]
     }
+
+    /// The W3C trace state bytes, if the record holds them whole: a walk over
+    /// entry lengths only, cheaper than [`RecordView::new`] for hot paths that
+    /// need nothing else. `None` also when the payload is malformed.
+    pub fn trace_state_bytes(&self) -> Option<&[u8]> {
+        let used = (self.payload_len as usize).min(PAYLOAD_SIZE);
+        let p = &self.payload[..used];
+        let mut at = self.name_len as usize;
+        while at < used {
+            let (len, tag) = entry_len(p, at).ok()?;
+            if tag == TAG_TRACE_STATE {
+                return Some(&p[at + 3..at + len]);
+            }
+            at += len;
+        }
+        None
+    }
 }
 
 /// Length and tag of the top-level entry at `at`, counting the nested attributes

@@ -94,7 +94,7 @@ pub fn run(args: ClockArgs) -> anyhow::Result<ExitCode> {
             args.seconds
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(super::exit::OK))
 }
 
 /// A tick read and `other` read as close together as possible.

@@ -55,6 +55,8 @@ impl ConfigArgs {
             }
             None => Config::default(),
         };
+        ringside::sidecar::config::env::apply_env(&mut config, |k| std::env::var(k).ok())
+            .map_err(|e| BadInput(e.to_string()))?;
         if let Some(d) = &self.ring_dir {
             config.rings.dir = d.clone();
         }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check_config;
 mod clock;
 mod config_args;
 pub mod exit;
@@ -24,6 +25,8 @@ enum Command {
     Clock(clock::ClockArgs),
     /// Run the sidecar: drain rings, spool, export
     Run(run::RunArgs),
+    /// Validate the sidecar configuration (file, OTEL_* variables, flags) and print the result
+    CheckConfig(check_config::CheckConfigArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -31,5 +34,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Clock(args) => clock::run(args),
         Command::Run(args) => run::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
     }
 }

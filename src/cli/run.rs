@@ -28,5 +28,5 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source = args.config.clone();
     let reloader: ringside::sidecar::run::Reloader = Box::new(move || source.load());
     ringside::sidecar::run::run(config, Some(reloader)).context("sidecar failed")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(super::exit::OK))
 }

@@ -96,6 +96,14 @@ impl Delivery {
         self.workers.iter().map(|(n, _, _)| n.as_str()).collect()
     }
 
+    /// Each exporter's name and shared counters, for the metrics endpoint.
+    pub fn handles(&self) -> Vec<(String, Arc<ExporterStats>)> {
+        self.workers
+            .iter()
+            .map(|(n, s, _)| (n.clone(), s.clone()))
+            .collect()
+    }
+
     /// Each exporter's name and counters.
     pub fn stats(&self) -> impl Iterator<Item = (&str, &ExporterStats)> {
         self.workers

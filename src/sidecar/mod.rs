@@ -6,8 +6,10 @@
 pub mod config;
 pub mod deliver;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod run;
+pub mod sample;
 pub mod source;
 pub mod spans;
 pub mod spool;

@@ -16,11 +16,16 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::config::Config;
 use super::deliver::Delivery;
+use super::metrics::MetricsServer;
+use super::sample::Sampler;
 use super::source::Source;
+use super::spans::SpanBatch;
 use super::spool::{Spool, SpoolLimits};
+use status::{Snapshot, Status};
 
 mod os;
 mod reload;
+mod status;
 mod supervise;
 use os::{drain_fd, ensure_ring_dir, read_signals, signal_fd, watch_dir};
 use supervise::Supervisor;
@@ -61,6 +66,15 @@ pub struct Sidecar {
     last_sync: Instant,
     supervisor: Supervisor,
     reloader: Option<Reloader>,
+    sampler: Sampler,
+    /// Tail-sampling releases waiting for the spool.
+    released: Vec<SpanBatch>,
+    status: Arc<Status>,
+    last_publish: Instant,
+    rings_removed: u64,
+    spool_errors: u64,
+    /// Kept for its lifetime: the endpoint stops when the sidecar does.
+    _metrics: Option<MetricsServer>,
 }
 
 /// Produces the configuration again on SIGHUP (file, environment, flags).
@@ -113,8 +127,12 @@ impl Sidecar {
         )
         .with_context(|| format!("cannot open spool {}", config.spool.dir.display()))?;
         let exporters = crate::export::build_all(&config)?;
+        let sampler = Sampler::new(&config.sampling);
+        let status = Status::new();
+        let metrics = start_metrics(&config.metrics.listen, &status)?;
         let delivery = Delivery::start(&spool, exporters, config.batch.clone())
             .context("cannot start exporters")?;
+        status.set_exporters(delivery.handles());
         let mut source = Source::new(dir, resource_attributes(&config));
         source.set_patience(config.patience());
         Ok(Sidecar {
@@ -129,6 +147,13 @@ impl Sidecar {
             last_sync: Instant::now(),
             supervisor: Supervisor::from_env(),
             reloader: None,
+            sampler,
+            released: Vec::new(),
+            status,
+            last_publish: Instant::now(),
+            rings_removed: 0,
+            spool_errors: 0,
+            _metrics: metrics,
         })
     }
 
@@ -136,61 +161,6 @@ impl Sidecar {
     /// logged and ignored.
     pub fn set_reloader(&mut self, reloader: Reloader) {
         self.reloader = Some(reloader);
-    }
-
-    /// Applies a new configuration (SIGHUP). Exporters restart when their
-    /// list or the batching changed; the ring directory, spool and metrics
-    /// address keep their running values until a restart.
-    fn reload(&mut self) {
-        let Some(reloader) = self.reloader.as_mut() else {
-            log::warn!("SIGHUP ignored: no configuration source to reload");
-            return;
-        };
-        self.supervisor.reloading();
-        let loaded = reloader().and_then(|c| c.validate().map(|()| c).map_err(anyhow::Error::from));
-        let mut new = match loaded {
-            Ok(c) => c,
-            Err(e) => {
-                log::error!(error = format!("{e:#}").as_str(); "new configuration refused; the running one stays");
-                self.supervisor.ready("reload refused");
-                return;
-            }
-        };
-        for key in reload::keep_fixed(&self.config, &mut new) {
-            log::warn!(key = key; "changing this key needs a restart; running value kept");
-        }
-        if reload::exporters_changed(&self.config, &new) {
-            if let Err(e) = self.restart_delivery(&new) {
-                log::error!(error = format!("{e:#}").as_str(); "new exporters failed to start; the previous ones run again");
-                if let Err(e) = self.restart_delivery(&self.config.clone()) {
-                    log::error!(error = format!("{e:#}").as_str(); "previous exporters failed to start too");
-                }
-                self.supervisor.ready("reload failed");
-                return;
-            }
-        }
-        self.source.set_patience(new.patience());
-        self.source.set_attributes(resource_attributes(&new));
-        crate::sidecar::logging::init(&new.log.level);
-        self.config = new;
-        log::info!(exporters = self.config.exporters.len(); "configuration reloaded");
-        self.supervisor.ready("configuration reloaded");
-    }
-
-    fn restart_delivery(&mut self, config: &Config) -> anyhow::Result<()> {
-        let exporters = crate::export::build_all(config)?;
-        if let Some(old) = self.delivery.take() {
-            old.shutdown();
-        }
-        let names = super::deliver::reader_names(&exporters);
-        let delivery = Delivery::start(&self.spool, exporters, config.batch.clone())
-            .context("cannot start exporters")?;
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.spool
-            .retain_readers(&names)
-            .context("cannot drop cursors of removed exporters")?;
-        self.delivery = Some(delivery);
-        Ok(())
     }
 
     /// A handle that stops [`Sidecar::run`] from another thread.
@@ -249,6 +219,8 @@ impl Sidecar {
                 self.scan();
             }
             let moved = self.drain_once();
+            self.release_sampled(Instant::now());
+            self.publish();
             if self.last_sync.elapsed() >= Duration::from_millis(self.config.spool.sync_interval_ms)
             {
                 if let Err(e) = self.spool.sync() {
@@ -279,12 +251,20 @@ impl Sidecar {
 
     /// One drain of every ring into the spool; returns the records moved.
     fn drain_once(&mut self) -> usize {
-        let spool = &mut self.spool;
+        let (spool, sampler) = (&mut self.spool, &mut self.sampler);
+        let now = Instant::now();
         let report = self
             .source
             .drain(self.config.rings.max_per_ring, |batch, ring_id, end| {
+                sampler.sample(batch, now);
+                if batch.records.is_empty() {
+                    // Nothing kept: the ring's own position is enough.
+                    return Ok(());
+                }
                 spool.append(batch, Some((ring_id, end))).map(drop)
             });
+        self.rings_removed += report.removed.len() as u64;
+        self.spool_errors += report.sink_errors.len() as u64;
         for gone in &report.removed {
             let s = gone.stats;
             log::info!(
@@ -308,6 +288,37 @@ impl Sidecar {
         report.records
     }
 
+    /// Appends the spans the tail rules decided to keep. They are not tied
+    /// to a ring position (the ring moved on when they were buffered), so a
+    /// failed append keeps them here for the next turn.
+    fn release_sampled(&mut self, now: Instant) {
+        self.sampler.release(now, &mut self.released);
+        while let Some(batch) = self.released.first() {
+            if let Err(e) = self.spool.append(batch, None) {
+                self.spool_errors += 1;
+                log::error!(error = e.to_string().as_str(); "spool write failed; tail-kept spans held in memory");
+                return;
+            }
+            self.released.remove(0);
+        }
+    }
+
+    /// Publishes the loop's state for `/metrics`, at most a few times a second.
+    fn publish(&mut self) {
+        self.status.beat();
+        if self.last_publish.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.last_publish = Instant::now();
+        self.status.publish(Snapshot {
+            rings: self.source.reports(),
+            rings_removed: self.rings_removed,
+            sampler: self.sampler.stats(),
+            spool: self.spool.stats(),
+            spool_errors: self.spool_errors,
+        });
+    }
+
     fn shut_down(mut self) -> anyhow::Result<()> {
         self.supervisor.stopping();
         log::info!("stopping: draining rings");
@@ -315,6 +326,8 @@ impl Sidecar {
         // writing cannot hold the shutdown forever.
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.drain_once() > 0 && Instant::now() < deadline {}
+        // Decide every trace the tail rules still hold.
+        self.release_sampled(Instant::now() + Duration::from_secs(24 * 3600));
         self.spool.sync().context("final spool sync")?;
         if let Some(delivery) = self.delivery.take() {
             delivery.shutdown();
@@ -332,6 +345,22 @@ pub fn run(config: Config, reloader: Option<Reloader>) -> anyhow::Result<()> {
         sidecar.set_reloader(r);
     }
     sidecar.run()
+}
+
+/// Starts `/metrics` and `/healthz` on `listen` (empty: none).
+fn start_metrics(listen: &str, status: &Arc<Status>) -> anyhow::Result<Option<MetricsServer>> {
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let (a, b) = (status.clone(), status.clone());
+    let server = MetricsServer::start(
+        listen,
+        Arc::new(move |e| a.render(e)),
+        Arc::new(move || b.health()),
+    )
+    .with_context(|| format!("cannot serve metrics on {listen}"))?;
+    log::info!(listen = server.local_addr().to_string().as_str(); "metrics endpoint up");
+    Ok(Some(server))
 }
 
 /// The configured resource attributes every ring's spans get.

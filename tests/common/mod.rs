@@ -128,7 +128,11 @@ pub fn start_sidecar_env(
         .arg(spool_dir)
         .arg("--jsonl")
         .arg(jsonl)
-        .args(["--metrics-listen", ""])
+        .args(if extra.contains(&"--metrics-listen") {
+            &[][..]
+        } else {
+            &["--metrics-listen", ""][..]
+        })
         .args(extra)
         .env("RUST_LOG", "info")
         .envs(env.iter().copied())

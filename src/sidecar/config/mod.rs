@@ -3,6 +3,8 @@
 //! every key), then the standard `OTEL_*` variables, then command-line flags.
 //! Every fault names the key and the reason.
 
+pub mod env;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use serde::Deserialize;
 pub const DEFAULT_PATH: &str = "/etc/ringside/ringside.toml";
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Ring discovery and draining.
@@ -201,21 +203,6 @@ pub struct ResourceConfig {
 pub struct LogConfig {
     /// `error`, `warn`, `info` or `debug` (`RUST_LOG` overrides).
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            rings: RingsConfig::default(),
-            spool: SpoolConfig::default(),
-            sampling: SamplingConfig::default(),
-            batch: BatchConfig::default(),
-            exporters: Vec::new(),
-            metrics: MetricsConfig::default(),
-            resource: ResourceConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for RingsConfig {

@@ -2,11 +2,73 @@
 //! running. A configuration that does not load or validate is refused, with
 //! the key and the reason in the log, and the running one stays.
 
+use anyhow::Context;
+
+use super::{Delivery, Sidecar, resource_attributes};
 use crate::sidecar::config::Config;
+
+impl Sidecar {
+    /// Applies a new configuration (SIGHUP). Exporters restart when their
+    /// list or the batching changed; the ring directory, spool and metrics
+    /// address keep their running values until a restart.
+    pub(super) fn reload(&mut self) {
+        let Some(reloader) = self.reloader.as_mut() else {
+            log::warn!("SIGHUP ignored: no configuration source to reload");
+            return;
+        };
+        self.supervisor.reloading();
+        let loaded = reloader().and_then(|c| c.validate().map(|()| c).map_err(anyhow::Error::from));
+        let mut new = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!(error = format!("{e:#}").as_str(); "new configuration refused; the running one stays");
+                self.supervisor.ready("reload refused");
+                return;
+            }
+        };
+        for key in keep_fixed(&self.config, &mut new) {
+            log::warn!(key = key; "changing this key needs a restart; running value kept");
+        }
+        if exporters_changed(&self.config, &new) {
+            if let Err(e) = self.restart_delivery(&new) {
+                log::error!(error = format!("{e:#}").as_str(); "new exporters failed to start; the previous ones run again");
+                if let Err(e) = self.restart_delivery(&self.config.clone()) {
+                    log::error!(error = format!("{e:#}").as_str(); "previous exporters failed to start too");
+                }
+                self.supervisor.ready("reload failed");
+                return;
+            }
+        }
+        self.sampler.reconfigure(&new.sampling);
+        self.source.set_patience(new.patience());
+        self.source.set_attributes(resource_attributes(&new));
+        crate::sidecar::logging::init(&new.log.level);
+        self.config = new;
+        log::info!(exporters = self.config.exporters.len(); "configuration reloaded");
+        self.supervisor.ready("configuration reloaded");
+    }
+
+    fn restart_delivery(&mut self, config: &Config) -> anyhow::Result<()> {
+        let exporters = crate::export::build_all(config)?;
+        if let Some(old) = self.delivery.take() {
+            old.shutdown();
+        }
+        let names = crate::sidecar::deliver::reader_names(&exporters);
+        let delivery = Delivery::start(&self.spool, exporters, config.batch.clone())
+            .context("cannot start exporters")?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.spool
+            .retain_readers(&names)
+            .context("cannot drop cursors of removed exporters")?;
+        self.status.set_exporters(delivery.handles());
+        self.delivery = Some(delivery);
+        Ok(())
+    }
+}
 
 /// Keys that need a restart to change; a reload keeps their running values
 /// and says so.
-pub(super) fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
+fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
     let mut kept = Vec::new();
     if new.rings.dir != running.rings.dir {
         new.rings.dir = running.rings.dir.clone();
@@ -24,6 +86,6 @@ pub(super) fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str
 }
 
 /// The exporters must be restarted: their list or the batching changed.
-pub(super) fn exporters_changed(running: &Config, new: &Config) -> bool {
+fn exporters_changed(running: &Config, new: &Config) -> bool {
     new.exporters != running.exporters || new.batch != running.batch
 }

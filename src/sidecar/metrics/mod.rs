@@ -1,0 +1,227 @@
+//! Self-metrics: a small HTTP server on a loopback address serving
+//! `/metrics` (Prometheus text format 0.0.4) and `/healthz` (200 `ok`, or 503
+//! with the reason). One thread, one connection at a time, `Connection:
+//! close`; a client has [`CLIENT_TIMEOUT`] to send its request.
+
+mod exposition;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use exposition::{CONTENT_TYPE, Exposition, escape_label_value};
+
+use super::sample::{Reason, SamplerStats};
+
+/// Fills a page of metrics; called once per `/metrics` request.
+pub type Collect = Arc<dyn Fn(&mut Exposition) + Send + Sync>;
+/// Says whether the sidecar is healthy, or why not.
+pub type Health = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Longest wait for a client's request, and for writing the answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest request head read.
+const MAX_REQUEST: usize = 8 << 10;
+
+/// The running server; stops on [`MetricsServer::stop`] or when dropped.
+#[derive(Debug)]
+pub struct MetricsServer {
+    addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Binds `listen` (`host:port`; port 0 picks one) and serves on a thread
+    /// of its own. A refused bind names the address.
+    pub fn start(listen: &str, collect: Collect, health: Health) -> io::Result<MetricsServer> {
+        let listener = TcpListener::bind(listen)
+            .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint {listen}: {e}")))?;
+        let addr = listener.local_addr()?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let flag = stopping.clone();
+        let thread = std::thread::Builder::new()
+            .name("ringside-metrics".into())
+            .spawn(move || serve(listener, &flag, &collect, &health))?;
+        Ok(MetricsServer {
+            addr,
+            stopping,
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and waits for the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; if the connect fails the listener is gone
+        // already and the thread is ending anyway.
+        let _ = TcpStream::connect_timeout(&self.addr, CLIENT_TIMEOUT);
+        let _ = thread.join();
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn serve(listener: TcpListener, stopping: &AtomicBool, collect: &Collect, health: &Health) {
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        if let Err(e) = answer(stream, collect, health) {
+            log::debug!(error = e.to_string().as_str(); "metrics client");
+        }
+    }
+}
+
+/// Reads one request and writes its answer.
+fn answer(mut stream: TcpStream, collect: &Collect, health: &Health) -> io::Result<()> {
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > MAX_REQUEST {
+            return respond(&mut stream, false, 431, "text/plain", "request too large\n");
+        }
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let is_head = method == "HEAD";
+    if method != "GET" && !is_head {
+        return respond(&mut stream, false, 405, "text/plain", "only GET and HEAD\n");
+    }
+    let path = target.split('?').next().unwrap_or("");
+    match path {
+        "/metrics" => {
+            let page = catch_unwind(AssertUnwindSafe(|| {
+                let mut e = Exposition::new();
+                collect(&mut e);
+                e.finish()
+            }));
+            match page {
+                Ok(page) => respond(&mut stream, is_head, 200, CONTENT_TYPE, &page),
+                Err(_) => respond(
+                    &mut stream,
+                    is_head,
+                    500,
+                    "text/plain",
+                    "metrics collection failed\n",
+                ),
+            }
+        }
+        "/healthz" => match catch_unwind(AssertUnwindSafe(|| health())) {
+            Ok(Ok(())) => respond(&mut stream, is_head, 200, "text/plain", "ok\n"),
+            Ok(Err(reason)) => respond(
+                &mut stream,
+                is_head,
+                503,
+                "text/plain",
+                &format!("{reason}\n"),
+            ),
+            Err(_) => respond(
+                &mut stream,
+                is_head,
+                503,
+                "text/plain",
+                "health check failed\n",
+            ),
+        },
+        _ => respond(
+            &mut stream,
+            is_head,
+            404,
+            "text/plain",
+            "not found; try /metrics or /healthz\n",
+        ),
+    }
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    head_only: bool,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if !head_only {
+        out.push_str(body);
+    }
+    stream.write_all(out.as_bytes())?;
+    stream.flush()
+}
+
+/// Writes the sample stage's counters: `ringside_sampled_spans_total` by
+/// `decision` (kept, dropped) and `reason`, and the tail buffer's fill.
+pub fn expose_sampler(e: &mut Exposition, stats: &SamplerStats) {
+    const HELP: &str = "Spans decided by the sample stage, by decision and reason.";
+    for reason in Reason::ALL {
+        let r = reason.as_str();
+        e.counter(
+            "ringside_sampled_spans_total",
+            HELP,
+            &[("decision", "kept"), ("reason", r)],
+            stats.kept(reason),
+        );
+        e.counter(
+            "ringside_sampled_spans_total",
+            HELP,
+            &[("decision", "dropped"), ("reason", r)],
+            stats.dropped(reason),
+        );
+    }
+    e.gauge(
+        "ringside_tail_traces",
+        "Traces held by the tail rules.",
+        &[],
+        stats.tail_traces as f64,
+    );
+    e.gauge(
+        "ringside_tail_spans",
+        "Spans held by the tail rules.",
+        &[],
+        stats.tail_spans as f64,
+    );
+}
+
+#[cfg(test)]
+mod tests;
