@@ -7,6 +7,7 @@
 
 mod common;
 mod fake_otlp;
+mod scrape;
 #[path = "common/roles.rs"]
 mod writer_roles;
 
@@ -98,9 +99,15 @@ fn scripted_receiver_faults_are_retried_dropped_and_counted_by_the_spec() {
         &spool,
         &out,
         &log,
-        &["--config", config.to_str().unwrap()],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
         &[("RUST_LOG", "debug")],
     );
+    let metrics = scrape::metrics_addr(&log);
 
     // Every span but the 100 of the refused batch is acknowledged.
     let mut requests: Vec<Request> = Vec::new();
@@ -124,6 +131,7 @@ fn scripted_receiver_faults_are_retried_dropped_and_counted_by_the_spec() {
     // Idle for a while: nothing more may be sent.
     std::thread::sleep(Duration::from_secs(2));
     requests.extend(receiver.requests());
+    let page = scrape::page(&metrics);
     assert!(
         sidecar
             .stop_with(libc::SIGTERM, Duration::from_secs(30))
@@ -205,6 +213,40 @@ fn scripted_receiver_faults_are_retried_dropped_and_counted_by_the_spec() {
         3,
         "503, 429 and the timeout are retried, once each:\n{text}"
     );
+    // And what it counts.
+    let otlp = |parts: &[&str]| {
+        let mut all = vec!["exporter=\"otlp\""];
+        all.extend_from_slice(parts);
+        scrape::metric(&page, &all).unwrap_or_else(|| panic!("no {parts:?} in\n{page}"))
+    };
+    let spans = |result: &str| {
+        otlp(&[
+            "ringside_export_spans_total{",
+            &format!("result=\"{result}\""),
+        ])
+    };
+    assert_eq!(spans("ok"), 800.0 + (BATCH as i64 - REJECTED) as f64);
+    assert_eq!(
+        spans("rejected"),
+        REJECTED as f64,
+        "partial success counted"
+    );
+    assert_eq!(
+        otlp(&["ringside_export_batches_total{", "result=\"ok\""]),
+        9.0,
+        "the partially accepted batch, the retried one and seven more"
+    );
+    assert_eq!(
+        otlp(&["ringside_export_failed_spans_total{", "reason=\"HTTP 400"]),
+        BATCH as f64,
+        "the refused batch is dropped and counted"
+    );
+    assert_eq!(
+        otlp(&["ringside_export_failed_batches_total{", "reason=\"HTTP 400"]),
+        1.0
+    );
+    assert_eq!(otlp(&["ringside_export_retries_total{"]), 3.0);
+    assert_eq!(otlp(&["ringside_exporter_in_flight_spans{"]), 0.0);
     eprintln!("sidecar peak RSS {peak_kb} kB");
     assert!(
         peak_kb < 200 * 1024,
