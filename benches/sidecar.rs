@@ -3,8 +3,8 @@
 //! A writer first fills a ring with 65,536 storage spans (a data-node write:
 //! name, kind, remote parent, five attributes); then, timed, the sidecar's
 //! stages run on one thread as `ringside run` runs them: drain the ring
-//! (validate, convert times), keep every span (sampling at 100 % is a no-op),
-//! cut batches of 8192 and encode each as an OTLP protobuf request (no
+//! (validate, convert times), sample (the sample stage with the default
+//! configuration: ratio 1.0, every span kept), cut batches of 8192 and encode each as an OTLP protobuf request (no
 //! network), or as an OTLP/JSON line (the JSONL exporter's format), or go
 //! through the disk spool first (append, read back, then protobuf). Criterion
 //! reports spans per second (`thrpt`) of this thread's CPU time
@@ -16,6 +16,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use ringside::export::otlp::{encode_json, encode_proto};
 use ringside::record::{Record, SpanKind, Value};
 use ringside::ring::Ring;
+use ringside::sidecar::config::SamplingConfig;
+use ringside::sidecar::sample::Sampler;
 use ringside::sidecar::source::Source;
 use ringside::sidecar::spans::SpanBatch;
 use ringside::sidecar::spool::{Spool, SpoolLimits};
@@ -88,6 +90,7 @@ struct Filled {
     _dir: tempfile::TempDir,
     _ring: Ring,
     source: Source,
+    sampler: Sampler,
 }
 
 fn filled(records: &[Record]) -> Filled {
@@ -102,16 +105,18 @@ fn filled(records: &[Record]) -> Filled {
         _dir: dir,
         _ring: ring,
         source,
+        sampler: Sampler::new(&SamplingConfig::default()),
     }
 }
 
-/// Drains every span of the ring in batches of [`BATCH`], handing each to
-/// `stage`; returns the spans drained.
+/// Drains every span of the ring in batches of [`BATCH`], samples them and
+/// hands each batch to `stage`; returns the spans drained.
 fn drain(filled: &mut Filled, mut stage: impl FnMut(&SpanBatch)) -> usize {
-    let source = &mut filled.source;
+    let (source, sampler) = (&mut filled.source, &mut filled.sampler);
     let mut total = 0;
     loop {
         let report = source.drain(BATCH, |batch, _, _| {
+            sampler.sample(batch, std::time::Instant::now());
             stage(batch);
             Ok(())
         });
@@ -128,12 +133,18 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
 
     // What is timed does what it says: every span drained and encoded.
     let mut encoded = 0;
-    let drained = drain(&mut filled(&records), |b| {
+    let mut f = filled(&records);
+    let drained = drain(&mut f, |b| {
         out.clear();
         encode_proto(std::slice::from_ref(b), &mut out);
         encoded += b.records.len();
     });
     assert_eq!((drained, encoded), (SPANS, SPANS));
+    assert_eq!(
+        f.sampler.stats().kept_total(),
+        SPANS as u64,
+        "sampled at 100 %"
+    );
 
     let mut g = c.benchmark_group("sidecar");
     g.throughput(Throughput::Elements(SPANS as u64));
