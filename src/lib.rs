@@ -4,13 +4,19 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "sidecar", not(loom)))]
+pub mod analyze;
 pub mod clock;
 #[cfg(all(feature = "sidecar", not(loom)))]
 pub mod export;
+#[cfg(not(loom))]
+pub mod ffi;
 pub mod record;
 pub mod ring;
 #[cfg(all(feature = "sidecar", not(loom)))]
 pub mod sidecar;
+#[cfg(all(feature = "sidecar", not(loom)))]
+pub mod store;
 mod sync;
 #[cfg(not(loom))]
 pub mod trace;

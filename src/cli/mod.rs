@@ -5,11 +5,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bottlenecks;
 mod check_config;
 mod clock;
+pub mod common;
 mod config_args;
+pub mod critical_path;
 pub mod exit;
+pub mod report;
 mod run;
+pub mod search;
+pub mod stats;
+pub mod timeline;
+pub mod trace;
 
 /// Near-zero-cost span tracing for storage daemons.
 #[derive(Parser, Debug)]
@@ -27,6 +35,20 @@ enum Command {
     Run(run::RunArgs),
     /// Validate the sidecar configuration (file, OTEL_* variables, flags) and print the result
     CheckConfig(check_config::CheckConfigArgs),
+    /// Show one trace as a tree with its critical path.
+    Trace(trace::TraceArgs),
+    /// Find traces by service, name, status, duration, attributes, time.
+    Search(search::SearchArgs),
+    /// Latency percentiles and error rates per service and operation.
+    Stats(stats::StatsArgs),
+    /// The chain of spans that set one trace's latency.
+    CriticalPath(critical_path::CriticalPathArgs),
+    /// Rank operations by critical-path time, tail latency and errors.
+    Bottlenecks(bottlenecks::BottlenecksArgs),
+    /// Write a self-contained HTML report with charts.
+    Report(report::ReportArgs),
+    /// Draw one trace as an SVG waterfall.
+    Timeline(timeline::TimelineArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -35,5 +57,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clock(args) => clock::run(args),
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => check_config::run(args),
+        Command::Trace(a) => trace::run(a),
+        Command::Search(a) => search::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::CriticalPath(a) => critical_path::run(a),
+        Command::Bottlenecks(a) => bottlenecks::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Timeline(a) => timeline::run(a),
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub mod console;
 pub mod jsonl;
+pub mod sqlite;
 
 use crate::sidecar::spans::SpanBatch;
 use crate::sidecar::spool::SpoolCursor;
@@ -95,10 +96,9 @@ pub fn build_all(
                 &otlp::OtlpSettings::from_config(e, config.batch.max_bytes)?,
             )?)),
             ExporterConfig::Console {} => out.push(Box::new(console::ConsoleExporter::new())),
-            other => anyhow::bail!(
-                "exporter {} is not available in this build yet",
-                other.name()
-            ),
+            ExporterConfig::Sqlite { path } => {
+                out.push(Box::new(sqlite::SqliteExporter::open(path)?))
+            }
         }
     }
     Ok(out)

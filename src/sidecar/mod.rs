@@ -8,6 +8,7 @@ pub mod deliver;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod owners;
 pub mod run;
 pub mod sample;
 pub mod source;

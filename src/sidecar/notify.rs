@@ -29,13 +29,22 @@ impl Notifier {
     /// `$WATCHDOG_PID`; `None` when `$NOTIFY_SOCKET` is unset or empty, or
     /// names no usable socket address.
     pub fn from_env() -> Option<Notifier> {
-        let target = std::env::var("NOTIFY_SOCKET").ok()?;
-        let mut notifier = Notifier::connect(&target).ok()?;
-        notifier.watchdog = watchdog_from(
-            std::env::var("WATCHDOG_USEC").ok().as_deref(),
-            std::env::var("WATCHDOG_PID").ok().as_deref(),
-            std::process::id(),
-        );
+        let var = |name| std::env::var(name).ok();
+        Notifier::from_values(
+            var("NOTIFY_SOCKET").as_deref(),
+            var("WATCHDOG_USEC").as_deref(),
+            var("WATCHDOG_PID").as_deref(),
+        )
+    }
+
+    /// [`Notifier::from_env`] from the variables' values.
+    fn from_values(
+        socket: Option<&str>,
+        watchdog_usec: Option<&str>,
+        watchdog_pid: Option<&str>,
+    ) -> Option<Notifier> {
+        let mut notifier = Notifier::connect(socket.filter(|s| !s.is_empty())?).ok()?;
+        notifier.watchdog = watchdog_from(watchdog_usec, watchdog_pid, std::process::id());
         Some(notifier)
     }
 
@@ -203,6 +212,31 @@ mod tests {
     fn relative_or_empty_socket_names_are_refused() {
         assert!(Notifier::connect("notify.sock").is_err());
         assert!(Notifier::connect("").is_err());
+    }
+
+    #[test]
+    fn from_the_environment() {
+        assert!(Notifier::from_values(None, Some("1000000"), None).is_none());
+        assert!(Notifier::from_values(Some(""), None, None).is_none());
+        assert!(Notifier::from_values(Some("relative"), None, None).is_none());
+
+        let name = format!("ringside-notify-env-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixDatagram::bind_addr(&addr).unwrap();
+        let me = std::process::id().to_string();
+        let at = format!("@{name}");
+        let notifier = Notifier::from_values(Some(&at), Some("2000000"), Some(&me)).unwrap();
+        assert_eq!(notifier.watchdog_interval(), Some(Duration::from_secs(2)));
+        notifier.watchdog().unwrap();
+        assert_eq!(recv(&listener), "WATCHDOG=1");
+        let other = Notifier::from_values(Some(&at), Some("2000000"), Some("1")).unwrap();
+        assert_eq!(
+            other.watchdog_interval(),
+            None,
+            "watchdog meant for another pid"
+        );
+        let unwatched = Notifier::from_values(Some(&at), None, None).unwrap();
+        assert_eq!(unwatched.watchdog_interval(), None);
     }
 
     #[test]

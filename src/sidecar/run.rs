@@ -134,6 +134,10 @@ impl Sidecar {
             .context("cannot start exporters")?;
         status.set_exporters(delivery.handles());
         let mut source = Source::new(dir, resource_attributes(&config));
+        source.set_check(
+            super::owners::ring_check(dir, &config.rings.allowed_users)
+                .map_err(anyhow::Error::msg)?,
+        );
         source.set_patience(config.patience());
         Ok(Sidecar {
             config,

@@ -16,9 +16,11 @@ pub mod context;
 mod id;
 pub mod propagation;
 mod span;
+pub mod storage;
 mod tracer;
 
 pub use crate::record::{SpanKind, StatusCode, Value};
 pub use context::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use span::Span;
+pub(crate) use span::start_record;
 pub use tracer::{Tracer, TracerBuilder};

@@ -22,30 +22,10 @@ impl<'t> Span<'t> {
     #[inline]
     pub(crate) fn start(tracer: &'t Inner, name: &str, parent: Option<&SpanContext>) -> Span<'t> {
         let parent = parent.filter(|p| p.is_valid());
-        let mut rec = Record::new(name);
-        rec.span_id = SpanId::random().0;
-        rec.trace_flags = child_flags(parent).0;
-        let trace_state = match parent {
-            Some(p) => {
-                rec.trace_id = p.trace_id.0;
-                rec.parent_span_id = p.span_id.0;
-                if p.is_remote {
-                    rec.flags |= Record::FLAG_PARENT_REMOTE;
-                }
-                rec.set_trace_state(p.trace_state.as_str());
-                p.trace_state.clone()
-            }
-            None => {
-                rec.trace_id = TraceId::random().0;
-                TraceState::EMPTY
-            }
-        };
-        rec.kind = SpanKind::Internal as u8;
-        rec.start = clock::now();
         Span {
             tracer,
-            rec,
-            trace_state,
+            rec: start_record(name, parent),
+            trace_state: parent.map_or(TraceState::EMPTY, |p| p.trace_state.clone()),
             ended: false,
         }
     }
@@ -147,6 +127,31 @@ impl<'t> Span<'t> {
             let _ = self.tracer.submit(&self.rec);
         }
     }
+}
+
+/// The record of a span starting now: new span id, the parent's trace id,
+/// flags and trace state (or a new trace), kind internal. Shared by [`Span`]
+/// and the C ABI, whose spans live in caller memory.
+#[inline]
+pub(crate) fn start_record(name: &str, parent: Option<&SpanContext>) -> Record {
+    let parent = parent.filter(|p| p.is_valid());
+    let mut rec = Record::new(name);
+    rec.span_id = SpanId::random().0;
+    rec.trace_flags = child_flags(parent).0;
+    match parent {
+        Some(p) => {
+            rec.trace_id = p.trace_id.0;
+            rec.parent_span_id = p.span_id.0;
+            if p.is_remote {
+                rec.flags |= Record::FLAG_PARENT_REMOTE;
+            }
+            rec.set_trace_state(p.trace_state.as_str());
+        }
+        None => rec.trace_id = TraceId::random().0,
+    }
+    rec.kind = SpanKind::Internal as u8;
+    rec.start = clock::now();
+    rec
 }
 
 impl Drop for Span<'_> {

@@ -151,6 +151,12 @@ impl Tracer {
         self.inner.lost.load(Ordering::Relaxed)
     }
 
+    /// Writes a finished span's record (the C ABI's spans end through this).
+    #[inline]
+    pub(crate) fn submit(&self, rec: &Record) -> Result<(), PushError> {
+        self.inner.submit(rec)
+    }
+
     /// Creates the ring now instead of on the first span (so that the first
     /// span does not pay for it). Returns the error text if that failed.
     pub fn open(&self) -> Result<(), String> {

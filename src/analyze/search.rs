@@ -1,0 +1,138 @@
+//! Finding traces: a trace is listed when one of its spans matches every
+//! filter given (as in Jaeger's search).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::model::{Span, StatusCode, TraceId, serialize_display};
+use super::tree::Trace;
+
+/// Span filters; all given ones must hold for the same span.
+#[derive(Clone, Debug, Default)]
+pub struct SpanFilter {
+    /// Service name, exact.
+    pub service: Option<String>,
+    /// Span name, exact.
+    pub name: Option<String>,
+    /// Status.
+    pub status: Option<StatusCode>,
+    /// Minimum span duration, ns.
+    pub min_duration_ns: Option<u64>,
+    /// Attributes that must equal these texts (see [`super::model::AttrValue`]'s
+    /// `Display`).
+    pub attrs: Vec<(String, String)>,
+}
+
+impl SpanFilter {
+    /// True when `span` passes every filter.
+    pub fn matches(&self, span: &Span) -> bool {
+        self.service.as_deref().is_none_or(|s| *span.service == *s)
+            && self.name.as_deref().is_none_or(|n| *span.name == *n)
+            && self.status.is_none_or(|st| span.status == st)
+            && self.min_duration_ns.is_none_or(|d| span.duration_ns() >= d)
+            && self.attrs.iter().all(|(k, v)| {
+                span.attributes
+                    .iter()
+                    .any(|(key, value)| key == k && value.to_string() == *v)
+            })
+    }
+
+    /// Attribute keys the filter needs loaded.
+    pub fn attr_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.attrs.iter().map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+/// How to order the traces found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// Latest start first.
+    #[default]
+    Recent,
+    /// Earliest start first.
+    Oldest,
+    /// Longest root duration first.
+    Longest,
+    /// Shortest root duration first.
+    Shortest,
+    /// Most spans first.
+    MostSpans,
+}
+
+/// One trace found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceSummary {
+    /// Trace id.
+    #[serde(serialize_with = "serialize_display")]
+    pub trace_id: TraceId,
+    /// Service of the root span.
+    pub root_service: Arc<str>,
+    /// Name of the root span.
+    pub root_name: Arc<str>,
+    /// True when the root span was lost and an orphan stands in for it.
+    pub root_missing: bool,
+    /// Root start, Unix ns.
+    pub start_ns: u64,
+    /// Root duration, ns.
+    pub duration_ns: u64,
+    /// Spans in the trace.
+    pub spans: usize,
+    /// Spans with status error.
+    pub errors: usize,
+    /// Distinct services.
+    pub services: usize,
+}
+
+impl TraceSummary {
+    /// Summarizes a trace; `None` if it has no spans.
+    pub fn of(trace: &Trace) -> Option<TraceSummary> {
+        let root = &trace.spans[trace.root?];
+        let mut services: Vec<&str> = trace.spans.iter().map(|s| &*s.service).collect();
+        services.sort_unstable();
+        services.dedup();
+        Some(TraceSummary {
+            trace_id: root.trace_id,
+            root_service: root.service.clone(),
+            root_name: root.name.clone(),
+            root_missing: root.parent_span_id.is_some(),
+            start_ns: root.start_ns,
+            duration_ns: root.duration_ns(),
+            spans: trace.spans.len(),
+            errors: trace.spans.iter().filter(|s| s.is_error()).count(),
+            services: services.len(),
+        })
+    }
+}
+
+/// The traces among `traces` with a span matching `filter`, sorted, at most
+/// `limit`.
+pub fn search(
+    traces: &[Trace],
+    filter: &SpanFilter,
+    sort: SortBy,
+    limit: usize,
+) -> Vec<TraceSummary> {
+    let mut found: Vec<TraceSummary> = traces
+        .iter()
+        .filter(|t| t.spans.iter().any(|s| filter.matches(s)))
+        .filter_map(TraceSummary::of)
+        .collect();
+    let key = |t: &TraceSummary| (t.start_ns, t.trace_id);
+    match sort {
+        SortBy::Recent => found.sort_by_key(|t| std::cmp::Reverse(key(t))),
+        SortBy::Oldest => found.sort_by_key(key),
+        SortBy::Longest => {
+            found.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns).then(key(a).cmp(&key(b))))
+        }
+        SortBy::Shortest => {
+            found.sort_by(|a, b| a.duration_ns.cmp(&b.duration_ns).then(key(a).cmp(&key(b))))
+        }
+        SortBy::MostSpans => found.sort_by(|a, b| b.spans.cmp(&a.spans).then(key(a).cmp(&key(b)))),
+    }
+    found.truncate(limit);
+    found
+}

@@ -1,0 +1,222 @@
+//! The local trace store: spans in one SQLite file, written by the sidecar's
+//! SQLite exporter ([`crate::export::sqlite`]) and read by the analysis
+//! commands ([`crate::analyze`]).
+//!
+//! The file is in WAL mode, so readers never block the writer. Every export
+//! call is one transaction that also records the spool cursor, so a crash
+//! leaves the spans and the cursor consistent (exactly once). The schema is in
+//! [`schema`]; its version lives in `PRAGMA user_version` and a store of another
+//! version is refused with [`StoreError::Version`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::sidecar::spans::Resource;
+
+pub mod generate;
+pub mod read;
+pub mod schema;
+mod write;
+
+pub use write::WriteOutcome;
+
+/// Why the store could not be opened, written or read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No file at the path (read-only open never creates one).
+    NotFound(PathBuf),
+    /// The file exists but is not a ringside store.
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+    /// The store was written with another schema version.
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Version found in `PRAGMA user_version`.
+        found: i64,
+    },
+    /// SQLite failed.
+    Sqlite(rusqlite::Error),
+    /// Creating the store's directory failed.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::NotFound(p) => write!(f, "no span store at {}", p.display()),
+            StoreError::NotAStore { path, reason } => {
+                write!(
+                    f,
+                    "{} is not a ringside span store: {reason}",
+                    path.display()
+                )
+            }
+            StoreError::Version { path, found } => write!(
+                f,
+                "{} has store schema version {found}, this ringside reads version {}; \
+                 move it aside (or use the ringside that wrote it)",
+                path.display(),
+                schema::SCHEMA_VERSION
+            ),
+            StoreError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            StoreError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Sqlite(e) => Some(e),
+            StoreError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    /// Resource rows already known to exist, with their ids (one per ring, so
+    /// few: a linear search is the fastest lookup).
+    resources: Vec<(Resource, i64)>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// Page cache per connection, in KiB (negative `cache_size` means KiB): large
+/// enough to keep the hot parts of the random-order indexes (trace id,
+/// attributes) in memory while writing.
+const CACHE_KIB: i64 = 128 * 1024;
+
+/// WAL pages (4 KiB) between automatic checkpoints: 64 MiB.
+const WAL_CHECKPOINT_PAGES: i64 = 16 * 1024;
+
+impl Store {
+    /// Opens the store at `path` for writing, creating the file, its directory
+    /// and the schema if missing.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::Io)?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // WAL: readers (the analysis commands) never block the exporter.
+        // synchronous=FULL: a commit survives power loss, because the spool
+        // forgets what the exporter acknowledged.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoint (copy the WAL into the database, with an fsync) every
+        // 64 MiB of WAL instead of SQLite's 4 MiB: fewer, larger checkpoints
+        // measured 1.2 to 2 times the write rate (docs/analysis.md). The WAL
+        // file is cut back to the same size after each checkpoint.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_CHECKPOINT_PAGES * 4096)?;
+        let mut store = Store {
+            conn,
+            resources: Vec::new(),
+        };
+        store.init_schema(path)?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading only.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(path.to_owned()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        let store = Store {
+            conn,
+            resources: Vec::new(),
+        };
+        store.check_version(path)?;
+        Ok(store)
+    }
+
+    /// The underlying connection, for queries this module does not offer.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn user_version(&self, path: &Path) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    StoreError::NotAStore {
+                        path: path.to_owned(),
+                        reason: "not an SQLite database".into(),
+                    }
+                }
+                e => StoreError::Sqlite(e),
+            })
+    }
+
+    fn check_version(&self, path: &Path) -> Result<(), StoreError> {
+        match self.user_version(path)? {
+            schema::SCHEMA_VERSION => Ok(()),
+            0 => Err(StoreError::NotAStore {
+                path: path.to_owned(),
+                reason: "no ringside schema (user_version 0)".into(),
+            }),
+            found => Err(StoreError::Version {
+                path: path.to_owned(),
+                found,
+            }),
+        }
+    }
+
+    fn init_schema(&mut self, path: &Path) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            let objects: i64 =
+                tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if objects != 0 {
+                return Err(StoreError::NotAStore {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "it already holds {objects} tables or indexes of something else"
+                    ),
+                });
+            }
+            tx.execute_batch(schema::CREATE)?;
+            tx.pragma_update(None, "user_version", schema::SCHEMA_VERSION)?;
+            tx.commit()?;
+            return Ok(());
+        }
+        drop(tx);
+        self.check_version(path)
+    }
+}
+
+#[cfg(test)]
+mod tests;
