@@ -10,7 +10,9 @@
 //! ```
 //!
 //! `RINGSIDE_BENCH_SPANS` (default 1,000,000), `RINGSIDE_BENCH_RUNS` (3) and
-//! `RINGSIDE_BENCH_SECONDS` (10, the steady-load run) change the sizes.
+//! `RINGSIDE_BENCH_SECONDS` (10, the steady-load run) change the sizes. A
+//! debug build (plain `cargo test -- --include-ignored`, as CI runs) uses
+//! small defaults: it checks that the harness works, its numbers mean nothing.
 
 mod common;
 mod fake_otlp;
@@ -31,7 +33,14 @@ use rotel_support::Rotel;
 
 const BATCH: usize = 8192;
 
-fn env_u64(key: &str, default: u64) -> u64 {
+/// `key` from the environment, else `release` in an optimized build and
+/// `debug` in a debug build.
+fn env_u64(key: &str, release: u64, debug: u64) -> u64 {
+    let default = if cfg!(debug_assertions) {
+        debug
+    } else {
+        release
+    };
     std::env::var(key)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -257,8 +266,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[test]
 #[ignore = "measurement; needs rotel in target/venv and a release build"]
 fn cpu_per_million_spans_ringside_and_rotel() {
-    let spans = env_u64("RINGSIDE_BENCH_SPANS", 1_000_000);
-    let runs = env_u64("RINGSIDE_BENCH_RUNS", 3);
+    let spans = env_u64("RINGSIDE_BENCH_SPANS", 1_000_000, 20_000);
+    let runs = env_u64("RINGSIDE_BENCH_RUNS", 3, 1);
     let (mut ours, mut theirs, mut ours_rss, mut theirs_rss) = (vec![], vec![], vec![], vec![]);
     let per_million = |cpu: f64| cpu * 1e6 / spans as f64;
     for run in 0..runs {
@@ -309,7 +318,7 @@ fn idle_cpu_of_ringside_run() {
 #[test]
 #[ignore = "measurement; run in release"]
 fn steady_200k_spans_per_second() {
-    let seconds = env_u64("RINGSIDE_BENCH_SECONDS", 10);
+    let seconds = env_u64("RINGSIDE_BENCH_SECONDS", 10, 1);
     let spans = 200_000 * seconds;
     let tmp = TempDir::new("cpu-steady");
     let mut sink = Sink::start();
