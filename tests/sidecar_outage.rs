@@ -244,13 +244,12 @@ fn small_spool_stays_under_its_cap_and_counts_what_it_dropped() {
     let tmp = TempDir::new("spoolcap");
     let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
-    // One drain of a ring is one spool entry; 200 records (about 50 KB) fit
-    // a segment. (An entry larger than a segment gets a segment of its own,
-    // which the cap cannot bound.)
+    // One drain of a ring is one spool entry, which must fit half a segment
+    // (the configuration refuses more): 100 records are about 25 KB.
     let config = config(
         &tmp,
         &endpoint,
-        "max_per_ring = 200",
+        "max_per_ring = 100",
         &format!("max_bytes = {CAP}\nsegment_bytes = {SEGMENT}"),
     );
     let (rings, spool, log) = (
