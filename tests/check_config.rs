@@ -103,6 +103,11 @@ fn bad_configs_exit_2_naming_key_and_reason() {
             "spool.segment_bytes: must be at least 65536",
         ),
         (
+            "[rings]\nmax_per_ring = 8192\n[spool]\nsegment_bytes = 1048576\nmax_bytes = 4194304\n",
+            &[],
+            "rings.max_per_ring: one drain (max_per_ring × 248 bytes) must fit in half a spool segment",
+        ),
+        (
             "[metrics]\nlisten = \"nowhere\"\n",
             &[],
             "metrics.listen: \"nowhere\" is not an address",

@@ -10,12 +10,7 @@
 //! ```
 
 mod otlp_support;
-
-use std::fs::File;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod rotel_support;
 
 use otlp_support::*;
 use ringside::export::otlp::http::{Compression, Protocol};
@@ -23,122 +18,7 @@ use ringside::export::otlp::{OtlpHttpExporter, OtlpSettings};
 use ringside::export::{ExportError, ExportOutcome, Exporter};
 use ringside::sidecar::spans::SpanBatch;
 use ringside::sidecar::spool::SpoolCursor;
-
-/// The `rotel-agent` binary inside the virtual environment's rotel package.
-fn rotel_agent() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv");
-    assert!(
-        venv.is_dir(),
-        "{} is missing: run .ci/run, which creates it with \
-         `python3 -m venv target/venv && target/venv/bin/pip install rotel`",
-        venv.display()
-    );
-    let lib = venv.join("lib");
-    let found = std::fs::read_dir(&lib)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|d| d.path().join("site-packages/rotel/rotel-agent"))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "no rotel/rotel-agent under {}/python3*/site-packages: run .ci/run \
-             (or `target/venv/bin/pip install rotel`)",
-            lib.display()
-        )
-    })
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    l.local_addr().expect("addr").port()
-}
-
-/// A running rotel-agent; dropping it kills the process by its pid.
-struct Rotel {
-    child: Child,
-    endpoint: String,
-    output: PathBuf,
-    dir: PathBuf,
-}
-
-impl Rotel {
-    fn start(test: &str) -> Rotel {
-        let agent = rotel_agent();
-        let dir =
-            std::env::temp_dir().join(format!("ringside-rotel-{}-{test}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let output = dir.join("stdout.txt");
-        let (http, grpc) = (free_port(), free_port());
-        let child = Command::new(&agent)
-            .arg("start")
-            .args(["--exporter", "blackhole", "--disable-batching"])
-            .args(["--debug-log", "traces", "--debug-log-verbosity", "detailed"])
-            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
-            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-            .arg("--pid-file")
-            .arg(dir.join("rotel.pid"))
-            .arg("--log-file")
-            .arg(dir.join("rotel.log"))
-            .stdin(Stdio::null())
-            .stdout(File::create(&output).expect("output file"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", agent.display()));
-        let mut rotel = Rotel {
-            child,
-            endpoint: format!("http://127.0.0.1:{http}/v1/traces"),
-            output,
-            dir,
-        };
-        rotel.wait_for(
-            |_| TcpStream::connect(("127.0.0.1", http)).is_ok(),
-            "listening",
-        );
-        rotel
-    }
-
-    /// Polls `ready` until it holds; panics with rotel's output if rotel
-    /// exits or 20 s pass.
-    fn wait_for(&mut self, mut ready: impl FnMut(&Rotel) -> bool, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !ready(self) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "rotel-agent exited ({status}); its output:\n{}",
-                    self.output()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rotel-agent not {what} after 20 s; its output:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
-    }
-
-    /// Waits until rotel has printed `spans` spans in all, and returns its output.
-    fn printed(&mut self, spans: usize) -> String {
-        self.wait_for(
-            |r| r.output().matches("Span #").count() >= spans,
-            "printing",
-        );
-        self.output()
-    }
-}
-
-impl Drop for Rotel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use rotel_support::Rotel;
 
 fn span_count(batches: &[SpanBatch]) -> u64 {
     batches.iter().map(|b| b.records.len() as u64).sum()

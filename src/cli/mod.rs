@@ -5,12 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod bottlenecks;
 mod check_config;
 mod clock;
 pub mod common;
 mod config_args;
 pub mod critical_path;
+pub mod demo;
 pub mod exit;
 pub mod report;
 mod run;
@@ -29,8 +31,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Measure request latency of the mini file store with and without tracing.
+    Bench(bench::BenchArgs),
     /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
     Clock(clock::ClockArgs),
+    /// Run a traced mini file store on loopback and show where time goes.
+    Demo(demo::DemoArgs),
+    /// One process of the demo (started by `ringside demo`).
+    #[command(hide = true)]
+    DemoNode(demo::DemoNodeArgs),
     /// Run the sidecar: drain rings, spool, export
     Run(run::RunArgs),
     /// Validate the sidecar configuration (file, OTEL_* variables, flags) and print the result
@@ -54,7 +63,10 @@ enum Command {
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Clock(args) => clock::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::DemoNode(args) => demo::run_node(args),
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => check_config::run(args),
         Command::Trace(a) => trace::run(a),

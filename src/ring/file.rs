@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{MmapMut, MmapOptions};
 
-use super::protocol::{Counters, PushError, RingRef, Slot};
+use super::protocol::{ABANDONED, Counters, PushError, RingRef, Slot};
 use super::{
     COUNTERS_OFFSET, HEADER_SIZE, Identity, MAGIC, MAX_CAPACITY, MAX_SERVICE, MIN_CAPACITY, VERSION,
 };
@@ -318,6 +318,15 @@ pub enum OpenError {
     },
     /// Owned by a user outside the accepted set (see the sidecar's ownership check).
     Owner(u32),
+    /// Positions no writer can produce: the reservation position behind the
+    /// hand-off position, more than a capacity ahead of it, or in the range of
+    /// the abandon bit.
+    Counters {
+        /// Hand-off (consumer) position.
+        head: u64,
+        /// Reservation (producer) position.
+        tail: u64,
+    },
 }
 
 impl std::fmt::Display for OpenError {
@@ -353,6 +362,10 @@ impl std::fmt::Display for OpenError {
             OpenError::Owner(uid) => {
                 write!(f, "owned by uid {uid}, which may not write rings here")
             }
+            OpenError::Counters { head, tail } => write!(
+                f,
+                "corrupt counters: writers at position {tail}, reader at {head}"
+            ),
         }
     }
 }
@@ -420,12 +433,27 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<OpenedRing, OpenError> {
     // read would fault us (SIGBUS); writers never do, and only members of the
     // ring group can write there.
     let map = unsafe { MmapOptions::new().len(len as usize).map_mut(&file)? };
+    let mapping = Mapping { map, capacity };
+    check_counters(&mapping.view(), capacity)?;
     Ok(OpenedRing {
-        mapping: Mapping { map, capacity },
+        mapping,
         file,
         identity,
         metadata,
     })
+}
+
+/// Writers keep `head <= tail <= head + capacity`, and positions stay below the
+/// abandon bit; a reader trusting other counters would abandon positions nobody
+/// reserved, up to 2^64 of them in one read, or overflow a position.
+fn check_counters(view: &RingRef<'_>, capacity: usize) -> Result<(), OpenError> {
+    // Head first: only the reader moves it, so tail read after it is >= head.
+    let head = view.head();
+    let tail = view.tail();
+    if tail < head || tail - head > capacity as u64 || tail >= ABANDONED {
+        return Err(OpenError::Counters { head, tail });
+    }
+    Ok(())
 }
 
 fn check_identity(id: &Identity, len: u64) -> Result<(), OpenError> {

@@ -250,9 +250,14 @@ impl Worker {
             return Ok(None);
         }
         let spans: usize = read.batches.iter().map(|b| b.len()).sum();
-        if spans < self.batch.max_spans && !stopping {
-            // Give the batch its time to fill, then take what is there.
-            self.reader.wait(timeout);
+        let full = spans >= self.batch.max_spans
+            || spans * crate::record::RECORD_SIZE >= self.batch.max_bytes;
+        if !full && !stopping {
+            // Give the batch its time to fill, then take what is there. A
+            // sleep, not `reader.wait`: that returns on the next append
+            // (about a millisecond under load), which would send many small
+            // requests instead of one full one.
+            self.sleep(timeout);
             read = self
                 .reader
                 .read(self.batch.max_spans, self.batch.max_bytes)?;

@@ -11,7 +11,7 @@
 //! Attribute names follow the OpenTelemetry semantic conventions where one
 //! exists (`file.path`, `network.peer.address`, `rpc.method`, `error.type`, ...)
 //! and use the `storage.*` namespace where none does; every name is a `pub const`
-//! here and is described in `docs/storage-attributes.md`.
+//! here and is described in README.md ("Storage tracing vocabulary").
 //!
 //! The helpers only call [`Span`] setters: no allocation, no lock, no system
 //! call. A record has 188 bytes for the span name and the attributes, so each

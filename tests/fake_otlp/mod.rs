@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -46,6 +47,20 @@ impl Reply {
         self
     }
 
+    /// 200 with an OTLP partial success (protobuf) rejecting `spans` spans.
+    pub fn partial_success(spans: i64, message: &str) -> Reply {
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTracePartialSuccess, ExportTraceServiceResponse,
+        };
+        let response = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: spans,
+                error_message: message.into(),
+            }),
+        };
+        Reply::ok().body("application/x-protobuf", response.encode_to_vec())
+    }
+
     pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Reply {
         self.body = body;
         self.header("Content-Type", content_type)
@@ -61,6 +76,10 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// As sent (compressed if it was).
     pub body: Vec<u8>,
+    /// When the whole request had arrived.
+    pub received: Instant,
+    /// The status it was answered with; 0 if it was not answered (hang).
+    pub answered: u16,
 }
 
 impl Request {
@@ -118,21 +137,31 @@ pub struct FakeReceiver {
 }
 
 impl FakeReceiver {
-    /// Starts serving; request `i` (from 0) gets `reply(i)`.
-    pub fn start(mut reply: impl FnMut(usize) -> Reply + Send + 'static) -> FakeReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    /// Starts serving on a free port; request `i` (from 0) gets `reply(i)`.
+    pub fn start(reply: impl FnMut(usize) -> Reply + Send + 'static) -> FakeReceiver {
+        FakeReceiver::start_on(0, reply)
+    }
+
+    /// Starts serving on 127.0.0.1:`port` (0: any free port).
+    pub fn start_on(
+        port: u16,
+        mut reply: impl FnMut(usize) -> Reply + Send + 'static,
+    ) -> FakeReceiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
         let endpoint = format!("http://{}/v1/traces", listener.local_addr().expect("addr"));
         let (tx, requests) = mpsc::channel();
         std::thread::spawn(move || {
             for (i, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { return };
-                let Some(request) = read_request(&stream) else {
+                let Some(mut request) = read_request(&stream) else {
                     continue;
                 };
+                let reply = reply(i);
+                request.answered = if reply.hang { 0 } else { reply.status };
                 if tx.send(request).is_err() {
                     return;
                 }
-                answer(stream, reply(i));
+                answer(stream, reply);
             }
         });
         FakeReceiver { endpoint, requests }
@@ -174,6 +203,8 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         path,
         headers,
         body,
+        received: Instant::now(),
+        answered: 0,
     })
 }
 

@@ -346,6 +346,15 @@ impl Config {
         if self.spool.segment_bytes < 64 << 10 {
             return Err(fault("spool.segment_bytes", "must be at least 65536"));
         }
+        let drain_bytes = self.rings.max_per_ring as u64 * crate::record::RECORD_SIZE as u64;
+        if drain_bytes > self.spool.segment_bytes / 2 {
+            // One drain of one ring is one spool entry; entries larger than a
+            // segment would make the size cap unenforceable.
+            return Err(fault(
+                "rings.max_per_ring",
+                "one drain (max_per_ring × 248 bytes) must fit in half a spool segment (spool.segment_bytes)",
+            ));
+        }
         if self.spool.max_bytes < 2 * self.spool.segment_bytes {
             return Err(fault(
                 "spool.max_bytes",

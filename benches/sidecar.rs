@@ -1,0 +1,223 @@
+//! Sidecar throughput on one core: `cargo bench --bench sidecar`.
+//!
+//! A writer first fills a ring with 65,536 storage spans (a data-node write:
+//! name, kind, remote parent, five attributes); then, timed, the sidecar's
+//! stages run on one thread as `ringside run` runs them: drain the ring
+//! (validate, convert times), sample (the sample stage with the default
+//! configuration: ratio 1.0, every span kept), cut batches of 8192 and encode each as an OTLP protobuf request (no
+//! network), or as an OTLP/JSON line (the JSONL exporter's format), or go
+//! through the disk spool first (append, read back, then protobuf). Criterion
+//! reports spans per second (`thrpt`) of this thread's CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`), so that other work on a shared machine does
+//! not count against it: "per core" throughput.
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use ringside::export::otlp::{encode_json, encode_proto};
+use ringside::record::{Record, SpanKind, Value};
+use ringside::ring::Ring;
+use ringside::sidecar::config::SamplingConfig;
+use ringside::sidecar::sample::Sampler;
+use ringside::sidecar::source::Source;
+use ringside::sidecar::spans::SpanBatch;
+use ringside::sidecar::spool::{Spool, SpoolLimits};
+
+const SPANS: usize = 1 << 16;
+const BATCH: usize = 8192;
+
+fn storage_span(i: u64) -> Record {
+    let mut r = Record::new("storage.data.write");
+    r.trace_id = [0x5a; 16];
+    r.trace_id[..8].copy_from_slice(&(i / 16).to_le_bytes());
+    r.span_id = (i + 1).to_le_bytes();
+    r.parent_span_id = (i / 16 + 1_000_000).to_le_bytes();
+    r.flags = Record::FLAG_PARENT_REMOTE;
+    r.trace_flags = 1;
+    r.kind = SpanKind::Server as u8;
+    r.start = ringside::clock::now();
+    r.end = r.start + 180_000 + i % 977;
+    let path = format!("/vol/data-07/chunks/{:04x}/{:016x}.chk", i % 4096, i * 7919);
+    r.push_attr("storage.path", Value::Str(&path));
+    r.push_attr("storage.size", Value::I64(4096 * (1 + (i % 256) as i64)));
+    r.push_attr("storage.op", Value::Str("write"));
+    r.push_attr("storage.node", Value::Str("data-node-17"));
+    r.push_attr("client.id", Value::I64(10_000 + (i % 64) as i64));
+    r
+}
+
+/// CPU time of the calling thread.
+struct ThreadCpuTime;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Nanoseconds, like wall time.
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+/// A ring directory holding one full ring, the writer that keeps it alive,
+/// and a sidecar source that has found it (set-up cost, not timed).
+struct Filled {
+    _dir: tempfile::TempDir,
+    _ring: Ring,
+    source: Source,
+    sampler: Sampler,
+}
+
+fn filled(records: &[Record]) -> Filled {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ring = Ring::create(dir.path(), "data-node", SPANS).expect("ring");
+    for r in records {
+        ring.push(r).expect("ring has room");
+    }
+    let mut source = Source::new(dir.path(), Vec::new());
+    source.scan(|_| None);
+    Filled {
+        _dir: dir,
+        _ring: ring,
+        source,
+        sampler: Sampler::new(&SamplingConfig::default()),
+    }
+}
+
+/// Drains every span of the ring in batches of [`BATCH`], samples them and
+/// hands each batch to `stage`; returns the spans drained.
+fn drain(filled: &mut Filled, mut stage: impl FnMut(&SpanBatch)) -> usize {
+    let (source, sampler) = (&mut filled.source, &mut filled.sampler);
+    let mut total = 0;
+    loop {
+        let report = source.drain(BATCH, |batch, _, _| {
+            sampler.sample(batch, std::time::Instant::now());
+            stage(batch);
+            Ok(())
+        });
+        total += report.records;
+        if report.records == 0 {
+            return total;
+        }
+    }
+}
+
+fn bench(c: &mut Criterion<ThreadCpuTime>) {
+    let records: Vec<Record> = (0..SPANS as u64).map(storage_span).collect();
+    let mut out = Vec::with_capacity(8 << 20);
+
+    // What is timed does what it says: every span drained and encoded.
+    let mut encoded = 0;
+    let mut f = filled(&records);
+    let drained = drain(&mut f, |b| {
+        out.clear();
+        encode_proto(std::slice::from_ref(b), &mut out);
+        encoded += b.records.len();
+    });
+    assert_eq!((drained, encoded), (SPANS, SPANS));
+    assert_eq!(
+        f.sampler.stats().kept_total(),
+        SPANS as u64,
+        "sampled at 100 %"
+    );
+
+    let mut g = c.benchmark_group("sidecar");
+    g.throughput(Throughput::Elements(SPANS as u64));
+    g.sample_size(20);
+    g.bench_function("drain", |b| {
+        b.iter_batched(
+            || filled(&records),
+            |mut f| drain(&mut f, |_| {}),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("drain_otlp_proto", |b| {
+        b.iter_batched(
+            || filled(&records),
+            |mut f| {
+                drain(&mut f, |batch| {
+                    out.clear();
+                    encode_proto(std::slice::from_ref(batch), &mut out);
+                })
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("drain_jsonl", |b| {
+        b.iter_batched(
+            || filled(&records),
+            |mut f| {
+                drain(&mut f, |batch| {
+                    out.clear();
+                    encode_json(std::slice::from_ref(batch), &mut out);
+                    out.push(b'\n');
+                })
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("drain_spool_otlp_proto", |b| {
+        b.iter_batched(
+            || {
+                let f = filled(&records);
+                let spool_dir = tempfile::tempdir().expect("temporary directory");
+                (f, spool_dir)
+            },
+            |(mut f, spool_dir)| {
+                let limits = SpoolLimits {
+                    max_bytes: 1 << 30,
+                    segment_bytes: 16 << 20,
+                };
+                let mut spool = Spool::open(spool_dir.path(), limits).expect("spool");
+                let mut reader = spool.reader("otlp").expect("reader");
+                let mut n = 0;
+                drain(&mut f, |batch| {
+                    spool
+                        .append(batch, Some((batch.resource.ring_id, 0)))
+                        .expect("append");
+                    let read = reader.read(BATCH, 4 << 20).expect("read");
+                    out.clear();
+                    encode_proto(&read.batches, &mut out);
+                    n += read.batches.iter().map(|b| b.len()).sum::<usize>();
+                    reader.ack(read.next).expect("ack");
+                });
+                assert_eq!(n, SPANS);
+                spool_dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = bench
+}
+criterion_main!(benches);
