@@ -11,19 +11,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use c_support::{Link, compile, run, text};
-use common::{TempDir, read_jsonl, start_sidecar, wait_for};
+use common::{TempDir, layout, read_jsonl, start_sidecar, wait_for};
 
 #[test]
 fn c_writer_spans_reach_the_exporter_through_the_sidecar() {
     let exe = compile("examples/c/storage_daemon.c", Link::Shared);
     let tmp = TempDir::new("c-sidecar");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
 
     let (requests, threads) = (10, 2);

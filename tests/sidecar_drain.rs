@@ -21,13 +21,7 @@ fn role_tracer_writer() {
 #[test]
 fn million_spans_from_two_processes_arrive_exactly_once() {
     let tmp = TempDir::new("million");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
     let per_thread = 125_000;
     let mut writers: Vec<Proc> = (0..2)
@@ -99,13 +93,7 @@ fn million_spans_from_two_processes_arrive_exactly_once() {
 #[test]
 fn corrupt_ring_files_are_reported_and_skipped() {
     let tmp = TempDir::new("corrupt");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
 
     // A valid ring to copy and damage: 16 records, each with its checksum.
     let template = {
@@ -140,27 +128,7 @@ fn corrupt_ring_files_are_reported_and_skipped() {
     std::os::unix::fs::symlink(tmp.join("elsewhere"), rings.join("link.7.ring")).unwrap();
 
     let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
-    let mut good = spawn_role(
-        "role_tracer_writer",
-        "tracer_writer",
-        &[
-            ("RINGSIDE_DIR", rings.display().to_string()),
-            ("WRITER_ID", "1".into()),
-            ("THREADS", "2".into()),
-            ("PER_THREAD", "5000".into()),
-        ],
-    );
-    let lines = child_lines(&mut good);
-    assert!(good.wait(Duration::from_secs(60)).success());
-    let written: u64 = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("STATS "))
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (written, _) = run_tracer_writer("role_tracer_writer", &rings, 1, 2, 5000);
     wait_for(
         "good ring and garbage ring drained",
         Duration::from_secs(60),

@@ -41,13 +41,7 @@ fn random_below(n: u64) -> u64 {
 #[test]
 fn writers_killed_mid_record_are_skipped_and_counted() {
     let tmp = TempDir::new("killwriter");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
     let rounds = 12;
     for w in 0..rounds {
@@ -119,13 +113,7 @@ fn writers_killed_mid_record_are_skipped_and_counted() {
 #[test]
 fn stalled_writer_is_abandoned_after_patience_and_learns_it_was_late() {
     let tmp = TempDir::new("stalled");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &["--patience-ms", "200"]);
     let mut writer = spawn_role(
         "role_stalled_writer",
@@ -171,13 +159,7 @@ fn stalled_writer_is_abandoned_after_patience_and_learns_it_was_late() {
 #[test]
 fn sidecar_killed_while_draining_loses_and_duplicates_nothing() {
     let tmp = TempDir::new("killsidecar");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     let per_thread = 40_000;
     let mut writers: Vec<Proc> = (0..2)
         .map(|w| {

@@ -52,13 +52,7 @@ fn metric(page: &str, parts: &[&str]) -> Option<f64> {
 #[test]
 fn metrics_count_rings_sampling_and_exports() {
     let tmp = TempDir::new("metrics");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     let mut sidecar = start_sidecar(
         &rings,
         &spool,
@@ -83,28 +77,7 @@ fn metrics_count_rings_sampling_and_exports() {
     let (code, body) = get(&addr, "/healthz");
     assert_eq!(code, 200, "healthz: {body}");
 
-    // A writer that stays alive (pausing) so its ring and counters remain.
-    let mut writer = spawn_role(
-        "role_tracer_writer",
-        "tracer_writer",
-        &[
-            ("RINGSIDE_DIR", rings.display().to_string()),
-            ("WRITER_ID", "4".into()),
-            ("THREADS", "2".into()),
-            ("PER_THREAD", "20000".into()),
-        ],
-    );
-    let lines = child_lines(&mut writer);
-    assert!(writer.wait(Duration::from_secs(60)).success());
-    let written: f64 = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("STATS "))
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let written = run_tracer_writer("role_tracer_writer", &rings, 4, 2, 20_000).0 as f64;
 
     // Once the ring is gone its counters leave the page; the sampler and
     // exporter counters stay.
@@ -112,28 +85,43 @@ fn metrics_count_rings_sampling_and_exports() {
         ring_files(&rings).is_empty()
     });
     let mut page = String::new();
-    wait_for("every kept span exported", Duration::from_secs(60), || {
-        page = get(&addr, "/metrics").1;
-        let kept = metric(
-            &page,
-            &[
-                "ringside_sampled_spans_total{",
-                "decision=\"kept\"",
-                "reason=\"head_ratio\"",
-            ],
-        )
-        .unwrap_or(-1.0);
-        let ok = metric(
-            &page,
-            &[
-                "ringside_export_spans_total{",
-                "exporter=\"jsonl\"",
-                "result=\"ok\"",
-            ],
-        )
-        .unwrap_or(-2.0);
-        kept == ok && read_jsonl(&out).len() as f64 == ok
-    });
+    wait_for(
+        "every span decided and every kept one exported",
+        Duration::from_secs(60),
+        || {
+            page = get(&addr, "/metrics").1;
+            let kept = metric(
+                &page,
+                &[
+                    "ringside_sampled_spans_total{",
+                    "decision=\"kept\"",
+                    "reason=\"head_ratio\"",
+                ],
+            )
+            .unwrap_or(-1.0);
+            let ok = metric(
+                &page,
+                &[
+                    "ringside_export_spans_total{",
+                    "exporter=\"jsonl\"",
+                    "result=\"ok\"",
+                ],
+            )
+            .unwrap_or(-2.0);
+            let dropped = metric(
+                &page,
+                &[
+                    "ringside_sampled_spans_total{",
+                    "decision=\"dropped\"",
+                    "reason=\"head_ratio\"",
+                ],
+            )
+            .unwrap_or(0.0);
+            // The page is a snapshot published a few times a second: wait until
+            // it has seen every span, then until every kept one was exported.
+            kept + dropped == written && kept == ok && read_jsonl(&out).len() as f64 == ok
+        },
+    );
     let kept = metric(
         &page,
         &[

@@ -59,13 +59,7 @@ fn ids(r: &Request) -> HashSet<Vec<u8>> {
 fn scripted_receiver_faults_are_retried_dropped_and_counted_by_the_spec() {
     let receiver = FakeReceiver::start(script);
     let tmp = TempDir::new("otlpfaults");
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     // The writer fills its ring before the sidecar starts, so every ring read
     // takes a full 100 and every request holds one read.
     let mut writer = spawn_role(

@@ -183,13 +183,7 @@ fn role_rich_writer() {
 fn through_sidecar_to_rotel(test: &str, protocol: &str, compression: &str) {
     let mut rotel = Rotel::start(test);
     let tmp = TempDir::new(test);
-    let (rings, spool, out, log) = (
-        tmp.join("rings"),
-        tmp.join("spool"),
-        tmp.join("out.jsonl"),
-        tmp.join("sidecar.log"),
-    );
-    std::fs::create_dir_all(&rings).unwrap();
+    let (rings, spool, out, log) = layout(&tmp);
     let config = tmp.join("ringside.toml");
     std::fs::write(
         &config,

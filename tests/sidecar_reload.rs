@@ -32,23 +32,7 @@ fn config(
 
 /// Runs a writer of `n` spans as writer `id` and returns how many it wrote.
 fn write_spans(rings: &std::path::Path, id: u32, n: u32) -> usize {
-    let mut w = spawn_role(
-        "role_tracer_writer",
-        "tracer_writer",
-        &[
-            ("RINGSIDE_DIR", rings.display().to_string()),
-            ("WRITER_ID", id.to_string()),
-            ("THREADS", "1".into()),
-            ("PER_THREAD", n.to_string()),
-        ],
-    );
-    let lines = child_lines(&mut w);
-    assert!(w.wait(Duration::from_secs(60)).success());
-    let stats = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("STATS "))
-        .expect("writer stats");
-    stats.split(' ').next().unwrap().parse().unwrap()
+    run_tracer_writer("role_tracer_writer", rings, id, 1, n.into()).0 as usize
 }
 
 #[test]

@@ -340,3 +340,55 @@ pub fn removed_rings(log: &Path) -> Vec<HashMap<String, String>> {
         })
         .collect()
 }
+
+/// The usual layout of a sidecar test under `tmp`: ring directory (created),
+/// spool directory, JSONL output and sidecar log.
+pub fn layout(tmp: &TempDir) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let rings = tmp.join("rings");
+    std::fs::create_dir_all(&rings).unwrap();
+    (
+        rings,
+        tmp.join("spool"),
+        tmp.join("out.jsonl"),
+        tmp.join("sidecar.log"),
+    )
+}
+
+/// Runs the `tracer_writer` role (through the test named `role_test` of the
+/// calling test binary) to completion and returns its `(written, dropped)`.
+pub fn run_tracer_writer(
+    role_test: &str,
+    rings: &Path,
+    id: u32,
+    threads: u32,
+    per_thread: u64,
+) -> (u64, u64) {
+    let mut w = spawn_role(
+        role_test,
+        "tracer_writer",
+        &[
+            ("RINGSIDE_DIR", rings.display().to_string()),
+            ("WRITER_ID", id.to_string()),
+            ("THREADS", threads.to_string()),
+            ("PER_THREAD", per_thread.to_string()),
+        ],
+    );
+    let lines = child_lines(&mut w);
+    assert!(
+        w.wait(Duration::from_secs(120)).success(),
+        "writer {id} failed"
+    );
+    writer_stats(&lines)
+}
+
+/// `(written, dropped)` from a writer's `STATS written dropped` line.
+pub fn writer_stats(lines: &[String]) -> (u64, u64) {
+    let stats = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("STATS "))
+        .expect("writer printed STATS");
+    let mut nums = stats
+        .split(' ')
+        .map(|n| n.parse::<u64>().expect("STATS numbers"));
+    (nums.next().unwrap(), nums.next().unwrap())
+}
