@@ -4,39 +4,14 @@
 //! form, end) make no allocation once the ring exists. Extracting a non-empty
 //! `tracestate` is left out: parsing it allocates, as in the Rust API.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::c_char;
 use std::ptr::null;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ringside::ffi::*;
 
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{Counting, allocations_during};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -166,17 +141,14 @@ fn c_abi_write_path_allocates_nothing() {
     unsafe {
         assert_eq!(rs_tracer_open(t), RS_OK);
         one_request(t, 0); // warm-up: thread-locals, random state
-        COUNTING.store(true, Ordering::SeqCst);
-        for i in 1..1000 {
-            one_request(t, i);
-        }
-        COUNTING.store(false, Ordering::SeqCst);
     }
-    assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst),
-        0,
-        "allocations on the C write path"
-    );
+    let allocations = allocations_during(|| {
+        for i in 1..1000 {
+            // SAFETY: the live tracer just made.
+            unsafe { one_request(t, i) };
+        }
+    });
+    assert_eq!(allocations, 0, "allocations on the C write path");
     let mut stats = rs_ring_stats_t::default();
     // SAFETY: live tracer; freed once, after its spans ended.
     unsafe {

@@ -2,37 +2,11 @@
 //! spans (start, attributes, event, link, status, child span, end) once the ring
 //! exists.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use ringside::trace::{SpanKind, StatusCode, Tracer, Value};
 
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{Counting, allocations_during};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -68,12 +42,11 @@ fn spans_allocate_nothing_once_the_ring_exists() {
         .build();
     tracer.open().expect("ring created");
     one_request(&tracer, 0); // first use of thread-locals may allocate
-    COUNTING.store(true, Ordering::SeqCst);
-    for i in 0..10_000 {
-        one_request(&tracer, i);
-    }
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = allocations_during(|| {
+        for i in 0..10_000 {
+            one_request(&tracer, i);
+        }
+    });
     let stats = tracer.stats().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(allocations, 0, "the write path allocated");
