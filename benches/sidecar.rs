@@ -13,14 +13,14 @@
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ringside::export::otlp::{encode_json, encode_proto};
 use ringside::record::{Record, SpanKind, Value};
 use ringside::ring::Ring;
-use ringside::sidecar::config::SamplingConfig;
-use ringside::sidecar::sample::Sampler;
-use ringside::sidecar::source::Source;
-use ringside::sidecar::spans::SpanBatch;
-use ringside::sidecar::spool::{Spool, SpoolLimits};
+use ringside_agent::export::otlp::{encode_json, encode_proto};
+use ringside_agent::sidecar::config::SamplingConfig;
+use ringside_agent::sidecar::sample::Sampler;
+use ringside_agent::sidecar::source::Source;
+use ringside_agent::sidecar::spans::SpanBatch;
+use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 
 const SPANS: usize = 1 << 16;
 const BATCH: usize = 8192;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ringside::record::{Record, Value};
-use ringside::sidecar::spans::{Resource, SpanBatch};
-use ringside::sidecar::spool::{Spool, SpoolLimits};
+use ringside_agent::sidecar::spans::{Resource, SpanBatch};
+use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 
 const BATCHES: u64 = 64;
 const PER_BATCH: u64 = 256;

@@ -10,11 +10,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ringside::analyze::input::{Input, SpanQuery};
-use ringside::analyze::stats;
-use ringside::analyze::tree::Trace;
-use ringside::sidecar::spool::SpoolCursor;
-use ringside::store::{Store, generate};
+use ringside_agent::analyze::input::{Input, SpanQuery};
+use ringside_agent::analyze::stats;
+use ringside_agent::analyze::tree::Trace;
+use ringside_agent::sidecar::spool::SpoolCursor;
+use ringside_agent::store::{Store, generate};
 
 /// 71 429 traces of 14 spans.
 const TRACES: usize = 71_429;
@@ -95,7 +95,7 @@ fn main() {
                 .unwrap()
                 .load(&SpanQuery {
                     trace_ids: Some(vec![*id]),
-                    attributes: ringside::analyze::input::AttrSelection::All,
+                    attributes: ringside_agent::analyze::input::AttrSelection::All,
                     details: true,
                     ..SpanQuery::default()
                 })

@@ -1,5 +1,5 @@
 //! Fills a span store with synthetic storage-cluster traces
-//! ([`ringside::store::generate`]) and reports the write rate.
+//! ([`ringside_agent::store::generate`]) and reports the write rate.
 //!
 //! `cargo run --release --example gen_store -- /tmp/traces.db 71429`
 //! (71 429 traces of 14 spans: 1M spans). Writes 500 traces (7 000 spans) per
@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ringside::sidecar::spool::SpoolCursor;
-use ringside::store::{Store, generate};
+use ringside_agent::sidecar::spool::SpoolCursor;
+use ringside_agent::store::{Store, generate};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Installs the C ABI for C and C++ programs: include/ringside.h and ringside.hpp,
-# libringside.a and libringside.so, and lib/pkgconfig/ringside.pc made from
+# libringside.a and libringside.so (the writer crate, writer/), and lib/pkgconfig/ringside.pc made from
 # include/ringside.pc.in.
 #
-#   cargo build --release --lib --no-default-features
+#   cargo build --release -p ringside
 #   sudo scripts/install-c-abi.sh /usr/local
 #   cc app.c $(pkg-config --cflags --libs ringside)
 #
@@ -19,11 +19,11 @@ prefix=$1
 from=${2:-$root/target/release}
 for lib in libringside.a libringside.so; do
     if [ ! -f "$from/$lib" ]; then
-        echo "$0: $from/$lib not found; build it with: cargo build --release --lib --no-default-features" >&2
+        echo "$0: $from/$lib not found; build it with: cargo build --release -p ringside" >&2
         exit 1
     fi
 done
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/writer/Cargo.toml" | head -n 1)
 install -d "$prefix/include" "$prefix/lib/pkgconfig"
 install -m 0644 "$root/include/ringside.h" "$root/include/ringside.hpp" "$prefix/include/"
 install -m 0644 "$from/libringside.a" "$prefix/lib/"

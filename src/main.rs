@@ -1,11 +1,11 @@
-//! The `ringside` command line: the sidecar, the demo, and the analysis tools.
+//! The `ringside` command line: the sidecar, the analysis tools, and (feature
+//! `demo`, on by default) the demo and its load benchmark.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 mod cli;
-mod demo;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

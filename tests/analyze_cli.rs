@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ringside::analyze::input::{AttrSelection, Input, SpanQuery};
-use ringside::export::Exporter;
-use ringside::export::jsonl::JsonlExporter;
-use ringside::sidecar::spool::SpoolCursor;
-use ringside::store::{Store, generate};
+use ringside_agent::analyze::input::{AttrSelection, Input, SpanQuery};
+use ringside_agent::export::Exporter;
+use ringside_agent::export::jsonl::JsonlExporter;
+use ringside_agent::sidecar::spool::SpoolCursor;
+use ringside_agent::store::{Store, generate};
 
 const TRACES: usize = 120;
 const T0: u64 = 1_760_000_000_000_000_000;
@@ -332,7 +332,7 @@ fn jsonl_input_matches_the_store_and_survives_bad_lines() {
         attributes: AttrSelection::All,
         ..SpanQuery::default()
     };
-    let key = |s: &ringside::analyze::model::Span| (s.trace_id, s.span_id);
+    let key = |s: &ringside_agent::analyze::model::Span| (s.trace_id, s.span_id);
     let mut from_store = Input::store(&f.store).unwrap().load(&full).unwrap().spans;
     let mut from_jsonl = Input::Jsonl(vec![f.jsonl.clone()])
         .load(&full)

@@ -1,7 +1,7 @@
 //! The shipped `systemd/ringside.toml` is the built-in default, and names
 //! every key, so the two cannot drift.
 
-use ringside::sidecar::config::{Config, ExporterConfig};
+use ringside_agent::sidecar::config::{Config, ExporterConfig};
 
 const SHIPPED: &str = include_str!("../systemd/ringside.toml");
 

@@ -9,9 +9,7 @@ use std::process::Command;
 
 use ringside::record::SpanKind;
 
-#[allow(dead_code)]
-#[path = "../src/demo/traces.rs"]
-mod traces;
+use ringside_demo::traces;
 
 use traces::{RingReader, SpanRow};
 

@@ -5,9 +5,9 @@
 mod otlp_support;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use ringside::export::otlp::encode_json;
 use ringside::record::{Record, Value};
-use ringside::sidecar::spans::SpanBatch;
+use ringside_agent::export::otlp::encode_json;
+use ringside_agent::sidecar::spans::SpanBatch;
 use serde_json::json;
 
 use otlp_support::*;

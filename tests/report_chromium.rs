@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringside::record::{Record, SpanKind, StatusCode};
-use ringside::sidecar::spans::{Resource, SpanBatch};
-use ringside::sidecar::spool::SpoolCursor;
-use ringside::store::{Store, generate};
+use ringside_agent::sidecar::spans::{Resource, SpanBatch};
+use ringside_agent::sidecar::spool::SpoolCursor;
+use ringside_agent::store::{Store, generate};
 
 const CHROMIUM: &str = "chromium";
 const WIDE_TRACE: [u8; 16] = [0xab; 16];
@@ -305,7 +305,7 @@ fn report_renders_in_chromium_without_console_errors() {
         .and_then(|h| h.split('"').next())
         .and_then(|h| h.parse().ok())
         .unwrap();
-    assert!(height >= WIDE_SPANS as u32 * ringside::analyze::chart::waterfall::ROW_HEIGHT);
+    assert!(height >= WIDE_SPANS as u32 * ringside_agent::analyze::chart::waterfall::ROW_HEIGHT);
     let shot = artifacts().join("timeline.png");
     let run = chromium(
         &profile,

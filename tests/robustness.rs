@@ -347,10 +347,9 @@ proptest! {
     }
 }
 
-#[cfg(feature = "sidecar")]
 mod config {
     use proptest::prelude::*;
-    use ringside::sidecar::config::Config;
+    use ringside_agent::sidecar::config::Config;
 
     /// TOML-shaped text using the configuration's own tables and keys, with
     /// values of every type and size.
@@ -431,12 +430,11 @@ mod config {
     }
 }
 
-#[cfg(feature = "sidecar")]
 mod analyze_jsonl {
     use proptest::prelude::*;
-    use ringside::analyze::input::Skipped;
-    use ringside::analyze::jsonl::read;
-    use ringside::analyze::model::Names;
+    use ringside_agent::analyze::input::Skipped;
+    use ringside_agent::analyze::jsonl::read;
+    use ringside_agent::analyze::model::Names;
 
     /// A value of any JSON type, or text that is not JSON at all.
     fn json_value() -> impl Strategy<Value = String> {

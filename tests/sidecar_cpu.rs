@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fake_otlp::{FakeReceiver, Reply};
-use ringside::export::otlp::encode_proto;
 use ringside::record::{Record, SpanKind, Value};
 use ringside::ring::Ring;
-use ringside::sidecar::spans::{Resource, SpanBatch};
+use ringside_agent::export::otlp::encode_proto;
+use ringside_agent::sidecar::spans::{Resource, SpanBatch};
 use rotel_support::Rotel;
 
 const BATCH: usize = 8192;
@@ -222,7 +222,7 @@ fn rotel_forwarding(spans: u64) -> (f64, f64) {
     let resource = Arc::new(Resource {
         service: "data-node".into(),
         pid: std::process::id(),
-        host: ringside::sidecar::source::host_name(),
+        host: ringside_agent::sidecar::source::host_name(),
         ring_id: 1,
         attributes: Vec::new(),
     });

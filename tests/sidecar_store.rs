@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use ringside::analyze::input::{AttrSelection, Input, SpanQuery};
-use ringside::store::Store;
+use ringside_agent::analyze::input::{AttrSelection, Input, SpanQuery};
+use ringside_agent::store::Store;
 
 #[test]
 fn role_tracer_writer() {

@@ -10,7 +10,7 @@ use std::fs;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use ringside::sidecar::spool::{Spool, SpoolLimits};
+use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 use spool_support::*;
 
 const ROOMY: SpoolLimits = SpoolLimits {

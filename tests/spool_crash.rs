@@ -10,7 +10,7 @@ mod spool_support;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use ringside::sidecar::spool::{Spool, SpoolLimits};
+use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 use spool_support::*;
 
 const CHILD_ENV: &str = "RINGSIDE_SPOOL_CRASH_DIR";

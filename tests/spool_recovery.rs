@@ -6,7 +6,7 @@ mod spool_support;
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 
-use ringside::sidecar::spool::{Spool, SpoolLimits};
+use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 use spool_support::*;
 
 const ROOMY: SpoolLimits = SpoolLimits {

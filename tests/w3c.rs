@@ -11,9 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-#[allow(dead_code)]
-#[path = "../src/demo/traces.rs"]
-mod traces;
+use ringside_demo::traces;
 
 const PARENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_SPAN: &str = "b7ad6b7169203331";

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-pub use crate::record::{SpanKind, StatusCode};
-pub use crate::trace::{SpanId, TraceId};
+pub use ringside::record::{SpanKind, StatusCode};
+pub use ringside::trace::{SpanId, TraceId};
 
 /// An attribute value.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,9 +39,9 @@ impl fmt::Display for AttrValue {
     }
 }
 
-impl From<crate::record::Value<'_>> for AttrValue {
-    fn from(v: crate::record::Value<'_>) -> Self {
-        use crate::record::Value;
+impl From<ringside::record::Value<'_>> for AttrValue {
+    fn from(v: ringside::record::Value<'_>) -> Self {
+        use ringside::record::Value;
         match v {
             Value::Str(s) => AttrValue::Str(s.to_owned()),
             Value::I64(v) => AttrValue::Int(v),

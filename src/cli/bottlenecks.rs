@@ -6,10 +6,10 @@ use clap::Args;
 
 use super::common::{self, InputArgs, WindowArgs, outln};
 use super::exit;
-use ringside::analyze::bottlenecks::{self, Bottlenecks, MIN_SAMPLES};
-use ringside::analyze::stats;
-use ringside::analyze::time::fmt_ns;
-use ringside::analyze::tree::Trace;
+use ringside_agent::analyze::bottlenecks::{self, Bottlenecks, MIN_SAMPLES};
+use ringside_agent::analyze::stats;
+use ringside_agent::analyze::time::fmt_ns;
+use ringside_agent::analyze::tree::Trace;
 
 /// Rank operations by critical-path time, tail latency and error rate.
 #[derive(Args, Debug)]

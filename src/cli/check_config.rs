@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use ringside::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
+use ringside_agent::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
 
 use super::config_args::ConfigArgs;
 

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::exit::BadInput;
-use ringside::analyze::input::{Input, LoadError, Loaded, Skipped, SpanQuery};
-use ringside::analyze::model::{TraceId, parse_trace_id};
-use ringside::analyze::time::{now_ns, parse_instant};
-use ringside::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
+use ringside_agent::analyze::input::{Input, LoadError, Loaded, Skipped, SpanQuery};
+use ringside_agent::analyze::model::{TraceId, parse_trace_id};
+use ringside_agent::analyze::time::{now_ns, parse_instant};
+use ringside_agent::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
 
 /// `println!` that does not panic when stdout is closed (`ringside stats |
 /// head`): what cannot be written is dropped.

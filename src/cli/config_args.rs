@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::exit::BadInput;
-use ringside::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
+use ringside_agent::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
 
 /// Options shared by `run` and `check-config`: where the configuration comes
 /// from and the flags that override it.
@@ -55,7 +55,7 @@ impl ConfigArgs {
             }
             None => Config::default(),
         };
-        ringside::sidecar::config::env::apply_env(&mut config, |k| std::env::var(k).ok())
+        ringside_agent::sidecar::config::env::apply_env(&mut config, |k| std::env::var(k).ok())
             .map_err(|e| BadInput(e.to_string()))?;
         if let Some(d) = &self.ring_dir {
             config.rings.dir = d.clone();

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::common::{self, InputArgs, outln};
 use super::exit;
-use ringside::analyze::critical_path::CriticalPath;
-use ringside::analyze::model::{SpanId, TraceId, serialize_display};
-use ringside::analyze::time::fmt_ns;
+use ringside_agent::analyze::critical_path::CriticalPath;
+use ringside_agent::analyze::model::{SpanId, TraceId, serialize_display};
+use ringside_agent::analyze::time::fmt_ns;
 
 /// Show the critical path of one trace, segment by segment.
 #[derive(Args, Debug)]

@@ -1,10 +1,12 @@
 //! Subcommands. Each lives in its own file with its clap `Args` struct and a
-//! `run` function returning the process exit code.
+//! `run` function returning the process exit code; the demo's subcommands take
+//! their arguments from the demo crate, which owns them.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "demo")]
 pub mod bench;
 pub mod bottlenecks;
 mod check_config;
@@ -12,6 +14,7 @@ mod clock;
 pub mod common;
 mod config_args;
 pub mod critical_path;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod exit;
 pub mod report;
@@ -31,12 +34,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    #[cfg(feature = "demo")]
     /// Measure request latency of the mini file store with and without tracing.
     Bench(bench::BenchArgs),
     /// Measure the span clock: cost per read and drift against CLOCK_REALTIME
     Clock(clock::ClockArgs),
+    #[cfg(feature = "demo")]
     /// Run a traced mini file store on loopback and show where time goes.
     Demo(demo::DemoArgs),
+    #[cfg(feature = "demo")]
     /// One process of the demo (started by `ringside demo`).
     #[command(hide = true)]
     DemoNode(demo::DemoNodeArgs),
@@ -63,9 +69,12 @@ enum Command {
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        #[cfg(feature = "demo")]
         Command::Bench(args) => bench::run(args),
         Command::Clock(args) => clock::run(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args),
+        #[cfg(feature = "demo")]
         Command::DemoNode(args) => demo::run_node(args),
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => check_config::run(args),

@@ -7,10 +7,10 @@ use clap::Args;
 
 use super::common::{self, InputArgs, WindowArgs};
 use super::exit;
-use ringside::analyze::bottlenecks::{self, MIN_SAMPLES};
-use ringside::analyze::report::{self, ReportData};
-use ringside::analyze::stats;
-use ringside::analyze::tree::Trace;
+use ringside_agent::analyze::bottlenecks::{self, MIN_SAMPLES};
+use ringside_agent::analyze::report::{self, ReportData};
+use ringside_agent::analyze::stats;
+use ringside_agent::analyze::tree::Trace;
 
 /// Write a self-contained HTML report.
 #[derive(Args, Debug)]

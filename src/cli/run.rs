@@ -21,12 +21,12 @@ pub struct RunArgs {
 /// Runs the sidecar until SIGTERM or SIGINT.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
-    ringside::sidecar::logging::init(&config.log.level);
+    ringside_agent::sidecar::logging::init(&config.log.level);
     if config.exporters.is_empty() {
         log::warn!("no exporters configured: spans are kept in the spool until one is");
     }
     let source = args.config.clone();
-    let reloader: ringside::sidecar::run::Reloader = Box::new(move || source.load());
-    ringside::sidecar::run::run(config, Some(reloader)).context("sidecar failed")?;
+    let reloader: ringside_agent::sidecar::run::Reloader = Box::new(move || source.load());
+    ringside_agent::sidecar::run::run(config, Some(reloader)).context("sidecar failed")?;
     Ok(ExitCode::from(super::exit::OK))
 }

@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use super::common::{self, InputArgs, WindowArgs};
 use super::exit::{self, BadInput};
-use ringside::analyze::input::AttrSelection;
-use ringside::analyze::model::StatusCode;
-use ringside::analyze::search::{self, SortBy, SpanFilter, TraceSummary};
-use ringside::analyze::time::{fmt_ns, fmt_time, parse_duration};
-use ringside::analyze::tree::Trace;
+use ringside_agent::analyze::input::AttrSelection;
+use ringside_agent::analyze::model::StatusCode;
+use ringside_agent::analyze::search::{self, SortBy, SpanFilter, TraceSummary};
+use ringside_agent::analyze::time::{fmt_ns, fmt_time, parse_duration};
+use ringside_agent::analyze::tree::Trace;
 
 /// Find traces with a span matching every filter given.
 #[derive(Args, Debug)]

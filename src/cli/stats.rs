@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::common::{self, InputArgs, WindowArgs};
 use super::exit;
-use ringside::analyze::input::AttrSelection;
-use ringside::analyze::stats::{self, OpStats};
-use ringside::analyze::time::fmt_ns;
+use ringside_agent::analyze::input::AttrSelection;
+use ringside_agent::analyze::stats::{self, OpStats};
+use ringside_agent::analyze::time::fmt_ns;
 
 /// Latency and errors per service and operation.
 #[derive(Args, Debug)]

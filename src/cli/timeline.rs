@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::common::{self, InputArgs};
 use super::exit;
-use ringside::analyze::chart::{Palette, waterfall};
-use ringside::analyze::critical_path::CriticalPath;
+use ringside_agent::analyze::chart::{Palette, waterfall};
+use ringside_agent::analyze::critical_path::CriticalPath;
 
 /// Draw one trace as an SVG waterfall.
 #[derive(Args, Debug)]

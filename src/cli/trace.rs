@@ -7,12 +7,12 @@ use serde::Serialize;
 
 use super::common::{self, InputArgs, outln};
 use super::exit;
-use ringside::analyze::critical_path::CriticalPath;
-use ringside::analyze::input::{AttrSelection, SpanQuery};
-use ringside::analyze::model::{TraceId, serialize_display};
-use ringside::analyze::time::{fmt_ns, fmt_time};
-use ringside::analyze::tree::Trace;
-use ringside::analyze::view::{self, Row};
+use ringside_agent::analyze::critical_path::CriticalPath;
+use ringside_agent::analyze::input::{AttrSelection, SpanQuery};
+use ringside_agent::analyze::model::{TraceId, serialize_display};
+use ringside_agent::analyze::time::{fmt_ns, fmt_time};
+use ringside_agent::analyze::tree::Trace;
+use ringside_agent::analyze::view::{self, Row};
 
 /// Attributes shown inline in the tree (the rest with `--all-attrs`).
 const KEY_ATTRS: usize = 3;

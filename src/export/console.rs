@@ -14,9 +14,9 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::{ExportError, ExportOutcome, Exporter};
-use crate::record::{EntryView, RecordView, StatusCode, Value};
 use crate::sidecar::spans::SpanBatch;
 use crate::sidecar::spool::SpoolCursor;
+use ringside::record::{EntryView, RecordView, StatusCode, Value};
 
 /// Writes one line per span to standard output (or another writer).
 pub struct ConsoleExporter {
@@ -173,8 +173,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::record::{Record, SpanKind};
     use crate::sidecar::spans::Resource;
+    use ringside::record::{Record, SpanKind};
 
     /// A writer the test can read back.
     #[derive(Clone, Default)]

@@ -73,8 +73,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::record::{Record, StatusCode};
     use crate::sidecar::spans::Resource;
+    use ringside::record::{Record, StatusCode};
 
     fn record(trace: u8, span: u8, parent: Option<u8>, start: u64, end: u64) -> Record {
         let mut r = Record::new("read");
@@ -83,8 +83,8 @@ mod tests {
         r.parent_span_id = parent.map_or([0; 8], |p| [p; 8]);
         r.start = start;
         r.end = end;
-        r.push_attr("file.path", crate::record::Value::Str("/a/b"));
-        r.kind = crate::record::SpanKind::Server as u8;
+        r.push_attr("file.path", ringside::record::Value::Str("/a/b"));
+        r.kind = ringside::record::SpanKind::Server as u8;
         r.set_status(StatusCode::Ok, "");
         r
     }
@@ -179,7 +179,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "ringside-sqlite-exporter-{}-{}",
             std::process::id(),
-            crate::clock::unix_ns()
+            ringside::clock::unix_ns()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         dir

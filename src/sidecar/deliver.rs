@@ -251,7 +251,7 @@ impl Worker {
         }
         let spans: usize = read.batches.iter().map(|b| b.len()).sum();
         let full = spans >= self.batch.max_spans
-            || spans * crate::record::RECORD_SIZE >= self.batch.max_bytes;
+            || spans * ringside::record::RECORD_SIZE >= self.batch.max_bytes;
         if !full && !stopping {
             // Give the batch its time to fill, then take what is there. A
             // sleep, not `reader.wait`: that returns on the next append
@@ -294,7 +294,7 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let nominal = self.next;
         self.next = (self.next * 2).min(Duration::from_secs(30));
-        let jitter = 0.8 + 0.4 * (crate::trace::SpanId::random().0[0] as f64 / 255.0);
+        let jitter = 0.8 + 0.4 * (ringside::trace::SpanId::random().0[0] as f64 / 255.0);
         nominal.mul_f64(jitter)
     }
 }

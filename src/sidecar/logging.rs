@@ -26,7 +26,7 @@ impl Log for Logfmt {
             Level::Debug => "debug",
             Level::Trace => "trace",
         };
-        let ms = crate::clock::unix_ns() / 1_000_000;
+        let ms = ringside::clock::unix_ns() / 1_000_000;
         let msg = record.args().to_string();
         let mut line = format!(
             "ts={}.{:03} level={level} msg={:?}",

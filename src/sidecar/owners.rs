@@ -9,7 +9,7 @@ use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::ring::OpenError;
+use ringside::ring::OpenError;
 
 use super::source::RingCheck;
 

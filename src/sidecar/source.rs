@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::spans::{Resource, SpanBatch};
-use crate::clock::TickConverter;
-use crate::record::{Record, RecordView};
-use crate::ring::{Consumer, OpenError, RingStats};
+use ringside::clock::TickConverter;
+use ringside::record::{Record, RecordView};
+use ringside::ring::{Consumer, OpenError, RingStats};
 
 /// Most records taken from one ring per turn, so one busy ring cannot starve
 /// the others and batches stay a bounded size.
@@ -89,7 +89,7 @@ impl Source {
             host: host_name(),
             attributes,
             check: None,
-            patience: crate::ring::DEFAULT_PATIENCE,
+            patience: ringside::ring::DEFAULT_PATIENCE,
             buf: Vec::with_capacity(DEFAULT_MAX_PER_RING),
             last_scan: None,
         }

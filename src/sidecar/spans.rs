@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::record::{Record, RecordView};
+use ringside::record::{Record, RecordView};
 
 /// The process a ring belongs to, as OTLP's resource.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -14,7 +14,7 @@ pub struct Resource {
     pub pid: u32,
     /// `host.name`.
     pub host: String,
-    /// The ring's random id (see [`crate::ring::Identity::ring_id`]).
+    /// The ring's random id (see [`ringside::ring::Identity::ring_id`]).
     pub ring_id: u64,
     /// Further attributes from the configuration (`OTEL_RESOURCE_ATTRIBUTES`, ...).
     pub attributes: Vec<(String, String)>,

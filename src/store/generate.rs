@@ -10,8 +10,8 @@
 
 use std::sync::Arc;
 
-use crate::record::{Record, SpanKind, StatusCode, Value};
 use crate::sidecar::spans::{Resource, SpanBatch};
+use ringside::record::{Record, SpanKind, StatusCode, Value};
 
 /// Spans per generated trace.
 pub const SPANS_PER_TRACE: usize = 14;

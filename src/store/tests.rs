@@ -9,7 +9,7 @@ fn tempdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "ringside-store-{tag}-{}-{}",
         std::process::id(),
-        crate::clock::unix_ns()
+        ringside::clock::unix_ns()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -7,10 +7,10 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::schema::{META_CURSOR_OFFSET, META_CURSOR_SEGMENT};
 use super::{Store, StoreError};
-use crate::record::{AttrView, EntryView, RecordView, Value};
 use crate::sidecar::spans::{Resource, SpanBatch};
 use crate::sidecar::spool::SpoolCursor;
-use crate::trace::context::hex;
+use ringside::record::{AttrView, EntryView, RecordView, Value};
+use ringside::trace::context::hex;
 
 /// What one [`Store::write`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ringside::record::{Record, Value};
-use ringside::sidecar::spans::{Resource, SpanBatch};
-use ringside::sidecar::spool::{SpoolCursor, SpoolReader};
+use ringside_agent::sidecar::spans::{Resource, SpanBatch};
+use ringside_agent::sidecar::spool::{SpoolCursor, SpoolReader};
 
 /// A fresh, empty directory, removed when dropped.
 pub struct TestDir(tempfile::TempDir);

@@ -36,8 +36,8 @@ pub use http::{OtlpHttpExporter, OtlpSettings};
 pub use json::encode_json;
 pub use proto::encode_proto;
 
-use crate::record::{AttrView, EntryView, Record, RecordView};
 use crate::sidecar::spans::{Resource, SpanBatch};
+use ringside::record::{AttrView, EntryView, Record, RecordView};
 
 /// Instrumentation scope name of every span ringside exports.
 pub const SCOPE_NAME: &str = "ringside";

@@ -13,8 +13,8 @@ use super::{
     Chunk, ResourceGroup, ResourceValue, SCOPE_NAME, SCOPE_VERSION, TRUNCATED_ATTR, chunks, group,
     nested_truncations, resource_attrs, span_flags, span_truncations,
 };
-use crate::record::{AttrIter, EntryView, RecordView, StatusCode, Value};
 use crate::sidecar::spans::SpanBatch;
+use ringside::record::{AttrIter, EntryView, RecordView, StatusCode, Value};
 
 /// Appends `batches` to `out` as one protobuf `ExportTraceServiceRequest`.
 /// Records that fail validation are skipped.

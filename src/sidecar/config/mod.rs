@@ -208,8 +208,8 @@ pub struct LogConfig {
 impl Default for RingsConfig {
     fn default() -> Self {
         RingsConfig {
-            dir: crate::ring::default_dir(),
-            patience_ms: crate::ring::DEFAULT_PATIENCE.as_millis() as u64,
+            dir: ringside::ring::default_dir(),
+            patience_ms: ringside::ring::DEFAULT_PATIENCE.as_millis() as u64,
             max_per_ring: 8192,
             idle_poll_ms: 20,
             allowed_users: Vec::new(),
@@ -346,7 +346,7 @@ impl Config {
         if self.spool.segment_bytes < 64 << 10 {
             return Err(fault("spool.segment_bytes", "must be at least 65536"));
         }
-        let drain_bytes = self.rings.max_per_ring as u64 * crate::record::RECORD_SIZE as u64;
+        let drain_bytes = self.rings.max_per_ring as u64 * ringside::record::RECORD_SIZE as u64;
         if drain_bytes > self.spool.segment_bytes / 2 {
             // One drain of one ring is one spool entry; entries larger than a
             // segment would make the size cap unenforceable.

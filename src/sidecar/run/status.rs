@@ -147,7 +147,7 @@ impl Status {
             sp.pending_spans as f64,
         );
         let age = sp.oldest_pending_unix_ns.map_or(0.0, |t| {
-            crate::clock::unix_ns().saturating_sub(t) as f64 / 1e9
+            ringside::clock::unix_ns().saturating_sub(t) as f64 / 1e9
         });
         e.gauge(
             "ringside_spool_oldest_age_seconds",

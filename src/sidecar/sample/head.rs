@@ -9,7 +9,7 @@
 //! ratio keeps the same traces, and a sidecar with a higher ratio keeps a
 //! superset of what one with a lower ratio keeps.
 
-use crate::record::Record;
+use ringside::record::Record;
 
 /// 2^56: the randomness space, and the threshold that rejects everything.
 pub const RANDOMNESS_SPACE: u64 = 1 << 56;

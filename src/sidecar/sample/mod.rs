@@ -43,11 +43,11 @@ pub mod tail;
 
 use std::time::Instant;
 
-use crate::record::Record;
 use crate::sidecar::config::SamplingConfig;
 use crate::sidecar::spans::SpanBatch;
 use head::HeadVerdict;
 use rate::RateLimits;
+use ringside::record::Record;
 use tail::TailBuffer;
 
 /// Why a span was kept or dropped.

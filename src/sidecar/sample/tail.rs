@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Counters, Reason};
-use crate::record::{Record, StatusCode};
 use crate::sidecar::config::TailConfig;
 use crate::sidecar::spans::{Resource, SpanBatch};
+use ringside::record::{Record, StatusCode};
 
 /// Most spans held at once over all traces (256 bytes each: 64 MiB).
 pub const MAX_HELD_SPANS: usize = 1 << 18;

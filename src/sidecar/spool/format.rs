@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::record::{RECORD_SIZE, Record};
 use crate::sidecar::spans::{Resource, SpanBatch};
+use ringside::record::{RECORD_SIZE, Record};
 
 /// First seven bytes of every segment file.
 pub(super) const FILE_MAGIC: [u8; 7] = *b"RSSPOOL";

@@ -15,8 +15,8 @@ use super::state::{Located, ReaderState, Shared};
 use super::{ReadBatch, SpoolCursor};
 use bytemuck::Zeroable;
 
-use crate::record::{RECORD_SIZE, Record};
 use crate::sidecar::spans::{Resource, SpanBatch};
+use ringside::record::{RECORD_SIZE, Record};
 
 /// Cursors returned by recent reads, remembered so that acknowledging one
 /// costs no file read.

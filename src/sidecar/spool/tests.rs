@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use super::format::{self, FILE_HEADER_LEN};
 use super::segment::segment_path;
 use super::{Spool, SpoolLimits};
-use crate::record::Record;
 use crate::sidecar::spans::{Resource, SpanBatch};
+use ringside::record::Record;
 
 fn sample_batch(n: usize) -> SpanBatch {
     let resource = Arc::new(Resource {

@@ -11,8 +11,8 @@ use super::format;
 use super::segment::segment_path;
 use super::state::SegmentMeta;
 use super::{Spool, SpoolCursor};
-use crate::clock;
 use crate::sidecar::spans::SpanBatch;
+use ringside::clock;
 
 /// The segment appends go to.
 pub(super) struct ActiveSegment {

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::record::{SpanKind, StatusCode};
 use crate::sidecar::config::TailConfig;
 use crate::sidecar::spans::Resource;
+use ringside::record::{SpanKind, StatusCode};
 
 /// A deterministic generator (splitmix64) for trace ids.
 struct Ids(u64);

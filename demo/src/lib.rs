@@ -8,7 +8,7 @@
 //! [`workload`] (clients), [`node`] (one process), [`process`] and [`run`]
 //! (the whole demo), [`traces`] (reading the spans back). [`instrument`] lets
 //! the same code run under ringside, tracing off or the OpenTelemetry SDK
-//! (`otel`, feature `bench-otel`) for `ringside bench` ([`bench`],
+//! (`otel`, feature `otel`) for `ringside bench` ([`bench`],
 //! [`bench_store`], [`bench_report`]).
 
 pub mod bench;
@@ -21,7 +21,7 @@ pub mod instrument;
 pub mod link;
 pub mod metadata;
 pub mod node;
-#[cfg(feature = "bench-otel")]
+#[cfg(feature = "otel")]
 pub mod otel;
 pub mod process;
 pub mod rng;

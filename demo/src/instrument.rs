@@ -1,5 +1,5 @@
 //! The instrumentation the mini file store calls: ringside (enabled, or
-//! disabled for "tracing off"), or, with the `bench-otel` feature, the
+//! disabled for "tracing off"), or, with the `otel` feature, the
 //! OpenTelemetry SDK. The store's code is the same whichever is chosen, so the
 //! bench compares the tracers and nothing else.
 //!
@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use ringside::trace::storage::{self, DataOp, FileOp, MetadataOp, MetadataResult};
 use ringside::trace::{Span, SpanContext, SpanKind, Tracer};
 
-#[cfg(feature = "bench-otel")]
+#[cfg(feature = "otel")]
 use super::otel::{OtelSpan, OtelTracing};
 
 /// Attribute names of the client's HTTP span (OpenTelemetry semantic conventions).
@@ -27,7 +27,7 @@ pub enum Tracing {
     /// ringside; `Tracer::disabled` for tracing off.
     Ringside(Tracer),
     /// The OpenTelemetry SDK exporting OTLP/HTTP.
-    #[cfg(feature = "bench-otel")]
+    #[cfg(feature = "otel")]
     Otel(OtelTracing),
 }
 
@@ -36,7 +36,7 @@ pub enum OpSpan<'t> {
     /// A ringside span.
     Ringside(Span<'t>),
     /// An OpenTelemetry SDK span.
-    #[cfg(feature = "bench-otel")]
+    #[cfg(feature = "otel")]
     Otel(OtelSpan),
 }
 
@@ -54,7 +54,7 @@ impl Tracing {
             Tracing::Ringside(t) => {
                 OpSpan::Ringside(storage::file_op(t, parent, op, path, size, client))
             }
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(t) => OpSpan::Otel(t.file_op(parent, op, path, size, client)),
         }
     }
@@ -68,7 +68,7 @@ impl Tracing {
     ) -> OpSpan<'_> {
         match self {
             Tracing::Ringside(t) => OpSpan::Ringside(storage::metadata_op(t, parent, op, key)),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(t) => OpSpan::Otel(t.metadata_op(parent, op, key)),
         }
     }
@@ -87,7 +87,7 @@ impl Tracing {
             Tracing::Ringside(t) => {
                 OpSpan::Ringside(storage::data_op(t, parent, op, chunk, size, node, replica))
             }
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(t) => OpSpan::Otel(t.data_op(parent, op, chunk, size, node, replica)),
         }
     }
@@ -101,7 +101,7 @@ impl Tracing {
     ) -> OpSpan<'_> {
         match self {
             Tracing::Ringside(t) => OpSpan::Ringside(storage::transfer(t, parent, name, peer)),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(t) => OpSpan::Otel(t.transfer(parent, name, peer)),
         }
     }
@@ -123,7 +123,7 @@ impl Tracing {
                     .set_attr(storage::SERVER_PORT, server.port());
                 OpSpan::Ringside(span)
             }
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(t) => OpSpan::Otel(t.client_request(method, path, server)),
         }
     }
@@ -136,7 +136,7 @@ impl Tracing {
                 span.set_kind(kind);
                 OpSpan::Ringside(span)
             }
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(t) => OpSpan::Otel(t.plain(name, kind, parent)),
         }
     }
@@ -145,7 +145,7 @@ impl Tracing {
     pub fn dropped(&self) -> u64 {
         match self {
             Tracing::Ringside(t) => t.stats().map_or(0, |s| s.dropped) + t.lost(),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(_) => 0,
         }
     }
@@ -154,14 +154,14 @@ impl Tracing {
     pub fn written(&self) -> u64 {
         match self {
             Tracing::Ringside(t) => t.stats().map_or(0, |s| s.written),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             Tracing::Otel(t) => t.started(),
         }
     }
 
     /// Flushes and stops the exporter (OpenTelemetry); nothing for ringside.
     pub fn shutdown(&self) {
-        #[cfg(feature = "bench-otel")]
+        #[cfg(feature = "otel")]
         if let Tracing::Otel(t) = self {
             t.shutdown();
         }
@@ -173,7 +173,7 @@ impl OpSpan<'_> {
     pub fn context(&self) -> SpanContext {
         match self {
             OpSpan::Ringside(s) => s.context(),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.context(),
         }
     }
@@ -182,7 +182,7 @@ impl OpSpan<'_> {
     pub fn set_size(&mut self, size: u64) {
         match self {
             OpSpan::Ringside(s) => storage::set_size(s, size),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.set_int(storage::FILE_SIZE, size as i64),
         }
     }
@@ -191,7 +191,7 @@ impl OpSpan<'_> {
     pub fn set_metadata_result(&mut self, result: MetadataResult, version: Option<u64>) {
         match self {
             OpSpan::Ringside(s) => storage::set_metadata_result(s, result, version),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.set_metadata_result(result, version),
         }
     }
@@ -202,7 +202,7 @@ impl OpSpan<'_> {
             OpSpan::Ringside(s) => {
                 s.set_attr(HTTP_STATUS, status);
             }
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.set_int(HTTP_STATUS, i64::from(status)),
         }
     }
@@ -211,7 +211,7 @@ impl OpSpan<'_> {
     pub fn mark_invalid_context(&mut self) {
         match self {
             OpSpan::Ringside(s) => storage::mark_invalid_context(s),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.set_bool(storage::CONTEXT_INVALID, true),
         }
     }
@@ -220,7 +220,7 @@ impl OpSpan<'_> {
     pub fn fail(&mut self, error_type: &str, message: &str) {
         match self {
             OpSpan::Ringside(s) => storage::record_error(s, error_type, message),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.fail(error_type, message),
         }
     }
@@ -229,7 +229,7 @@ impl OpSpan<'_> {
     pub fn end_transfer(self, sent: u64, received: u64, error: Option<(&str, &str)>) {
         match self {
             OpSpan::Ringside(s) => storage::end_transfer(s, sent, received, error),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.end_transfer(sent, received, error),
         }
     }
@@ -238,7 +238,7 @@ impl OpSpan<'_> {
     pub fn end(self) {
         match self {
             OpSpan::Ringside(s) => s.end(),
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             OpSpan::Otel(s) => s.end(),
         }
     }

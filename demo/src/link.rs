@@ -160,10 +160,10 @@ pub fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::instrument::Tracing;
-    use crate::demo::metadata::Metadata;
-    use crate::demo::rpc::{Frame, Method, Status};
-    use crate::demo::traces::RingReader;
+    use crate::instrument::Tracing;
+    use crate::metadata::Metadata;
+    use crate::rpc::{Frame, Method, Status};
+    use crate::traces::RingReader;
     use ringside::trace::{SpanId, TraceFlags, TraceId, TraceState, Tracer};
 
     /// The binary context travels in the RPC frame over a real socket: a valid

@@ -1,7 +1,7 @@
 //! Model checking of the slot protocol with loom: every interleaving of two
 //! producers and one consumer, on the same code writers and the sidecar run.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --no-default-features --lib loom`
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release -p ringside --lib loom`
 
 use super::*;
 use crate::record::Record;

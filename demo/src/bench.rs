@@ -1,6 +1,6 @@
 //! `ringside bench`: latency of the mini file store under a fixed request rate,
 //! with tracing off, with ringside at 100% sampling, and with the
-//! OpenTelemetry SDK (feature `bench-otel`), on two targets: the store over
+//! OpenTelemetry SDK (feature `otel`), on two targets: the store over
 //! loopback (HTTP to the gateway, the storage RPC over TCP to the nodes, chunk
 //! files on disk) and an in-process loop of the same storage operations (no
 //! network, chunks in memory).
@@ -79,7 +79,7 @@ pub enum Mode {
 
 impl Mode {
     fn all() -> &'static [Mode] {
-        if cfg!(feature = "bench-otel") {
+        if cfg!(feature = "otel") {
             &[Mode::Off, Mode::Ringside, Mode::Otel]
         } else {
             &[Mode::Off, Mode::Ringside]
@@ -180,13 +180,13 @@ pub struct Tracings {
     pub metadata: Tracing,
     /// The data nodes, node 1 first.
     pub data: Vec<Tracing>,
-    #[cfg(feature = "bench-otel")]
+    #[cfg(feature = "otel")]
     receiver: Option<super::otel::Receiver>,
 }
 
 impl Tracings {
     fn new(mode: Mode, rings: &Path) -> anyhow::Result<Tracings> {
-        #[cfg(feature = "bench-otel")]
+        #[cfg(feature = "otel")]
         let receiver = match mode {
             Mode::Otel => Some(super::otel::Receiver::start()?),
             _ => None,
@@ -199,13 +199,15 @@ impl Tracings {
                     t.open().map_err(|e| anyhow::anyhow!("{e}"))?;
                     Tracing::Ringside(t)
                 }
-                #[cfg(feature = "bench-otel")]
+                #[cfg(feature = "otel")]
                 Mode::Otel => {
                     let endpoint = &receiver.as_ref().context("no receiver")?.endpoint;
                     Tracing::Otel(super::otel::OtelTracing::new(service, endpoint)?)
                 }
-                #[cfg(not(feature = "bench-otel"))]
-                Mode::Otel => bail!("built without the bench-otel feature"),
+                #[cfg(not(feature = "otel"))]
+                Mode::Otel => {
+                    bail!("built without the otel feature (cargo build --features bench-otel)")
+                }
             })
         };
         Ok(Tracings {
@@ -215,7 +217,7 @@ impl Tracings {
             data: (1..=3)
                 .map(|i| make(&format!("data-{i}")))
                 .collect::<anyhow::Result<_>>()?,
-            #[cfg(feature = "bench-otel")]
+            #[cfg(feature = "otel")]
             receiver,
         })
     }
@@ -250,13 +252,13 @@ fn run_mode(
     let (spans, dropped) = match mode {
         Mode::Off => (0, 0),
         Mode::Ringside => (drained.unwrap_or(0), dropped),
-        #[cfg(feature = "bench-otel")]
+        #[cfg(feature = "otel")]
         Mode::Otel => {
             let received = tracings.receiver.as_ref().map_or(0, |r| r.spans());
             let started: u64 = tracings.all().map(Tracing::written).sum();
             (received, started.saturating_sub(received))
         }
-        #[cfg(not(feature = "bench-otel"))]
+        #[cfg(not(feature = "otel"))]
         Mode::Otel => (0, 0),
     };
     Ok(bench_report::result(target, mode, &hist, spans, dropped))
