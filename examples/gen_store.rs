@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ringside_agent::sidecar::spool::SpoolCursor;
+use ringside_agent::batch::SpoolCursor;
 use ringside_agent::store::{Store, generate};
 
 fn main() -> anyhow::Result<()> {

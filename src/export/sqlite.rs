@@ -11,9 +11,17 @@
 use std::path::{Path, PathBuf};
 
 use super::{ExportError, ExportOutcome, Exporter};
-use crate::sidecar::spans::SpanBatch;
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::SpanBatch;
+use crate::batch::SpoolCursor;
 use crate::store::{Store, StoreError};
+
+/// The `[[exporters]]` entry of kind `sqlite`.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// The database file.
+    pub path: PathBuf,
+}
 
 /// Writes spans into the store at one path.
 #[derive(Debug)]
@@ -73,7 +81,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::sidecar::spans::Resource;
+    use crate::batch::Resource;
     use ringside::record::{Record, StatusCode};
 
     fn record(trace: u8, span: u8, parent: Option<u8>, start: u64, end: u64) -> Record {
