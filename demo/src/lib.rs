@@ -8,12 +8,9 @@
 //! [`workload`] (clients), [`node`] (one process), [`process`] and [`run`]
 //! (the whole demo), [`traces`] (reading the spans back). [`instrument`] lets
 //! the same code run under ringside, tracing off or the OpenTelemetry SDK
-//! (`otel`, feature `otel`) for `ringside bench` ([`bench`],
-//! [`bench_store`], [`bench_report`]).
+//! (`otel`, feature `otel`) for `ringside bench` ([`bench`]).
 
 pub mod bench;
-pub mod bench_report;
-pub mod bench_store;
 pub mod data;
 pub mod gateway;
 pub mod http;

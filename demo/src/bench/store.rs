@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use ringside::trace::storage::FileOp;
 
-use super::bench::{Target, Tracings};
-use super::data::{Chunks, DataNode, Faults};
-use super::gateway::Gateway;
-use super::http;
-use super::instrument::Tracing;
-use super::link::{self, Handler, Link, LocalLink, TcpLink};
-use super::metadata::Metadata;
+use super::model::Target;
+use super::tracings::Tracings;
+use crate::data::{Chunks, DataNode, Faults};
+use crate::gateway::Gateway;
+use crate::http;
+use crate::instrument::Tracing;
+use crate::link::{self, Handler, Link, LocalLink, TcpLink};
+use crate::metadata::Metadata;
 
 /// The store under test and how clients reach it.
 pub struct Store {

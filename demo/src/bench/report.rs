@@ -1,0 +1,165 @@
+//! The bench's results for people (two tables) and for programs (JSON with
+//! every round, so the numbers can be plotted or re-analysed).
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+
+use super::model::{BenchArgs, Mode, Round};
+use super::stats::{CONFIDENCE, Estimate, Verdict};
+use super::summary::ModeSummary;
+
+/// How the overheads are computed, for the JSON and the table's header.
+pub const METHOD: &str = "modes interleaved in rounds (off, then the tracing modes in an order \
+rotated each cycle, off again); each tracing round is compared with the line between the off \
+rounds around it; overhead = median of the per-round differences, with the order-statistic \
+confidence interval of the median";
+
+/// The results as text: latency, rates, CPU and spans per mode; then each
+/// tracing mode's overheads with their intervals.
+pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
+    let mut out = format!(
+        "\n{} clients, {} req/s offered, {} B files; {} rounds of {} s per mode, interleaved, \
+         after {} s of warm-up per mode (not counted)\n\
+         latency in us from each request's scheduled time (coordinated omission corrected), \
+         over all rounds of a mode; CPU in us per request (median over rounds)\n\n",
+        args.clients,
+        args.rate,
+        args.size,
+        args.rounds_per_mode(),
+        args.round,
+        args.warmup
+    );
+    let _ = writeln!(
+        out,
+        "{:<6} {:<9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>7}",
+        "target",
+        "tracing",
+        "rounds",
+        "req/s",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "cpu",
+        "sidecar",
+        "spans",
+        "dropped"
+    );
+    for r in results {
+        let mark = if r.saturated { "*" } else { "" };
+        let _ = writeln!(
+            out,
+            "{:<6} {:<9} {:>6} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>8.1} {:>8.1} {:>9} {:>7}",
+            r.target.name(),
+            r.mode.name(),
+            r.rounds,
+            format!("{:.0}{mark}", r.achieved_rate),
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.max_us,
+            r.traced_cpu_us_per_req,
+            r.sidecar_cpu_us_per_req,
+            r.spans,
+            r.dropped,
+        );
+        if r.errors > 0 {
+            let _ = writeln!(out, "       ({} requests failed)", r.errors);
+        }
+    }
+    if results.iter().any(|r| r.saturated) {
+        let _ = writeln!(
+            out,
+            "* the offered rate was not achieved ({} of the rounds of these modes fell more than 5 % \
+             short): the machine was saturated and their latencies measure a queue, not the tracer",
+            results
+                .iter()
+                .filter(|r| r.saturated)
+                .map(|r| format!(
+                    "{}/{} {} {}",
+                    r.saturated_rounds,
+                    r.rounds,
+                    r.target.name(),
+                    r.mode.name()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\noverhead against tracing off: median of the per-round differences, {:.0} % interval\n",
+        CONFIDENCE * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "{:<6} {:<9} {:<11} overhead",
+        "target", "tracing", "of"
+    );
+    for r in results.iter().filter(|r| r.mode != Mode::Off) {
+        let off_saturated = results
+            .iter()
+            .any(|o| o.mode == Mode::Off && o.target == r.target && o.saturated);
+        let mark = if r.saturated || off_saturated {
+            " *"
+        } else {
+            ""
+        };
+        for (what, e) in [
+            ("p50", &r.p50_overhead),
+            ("p99", &r.p99_overhead),
+            ("traced cpu", &r.traced_cpu_overhead),
+        ] {
+            let _ = writeln!(
+                out,
+                "{:<6} {:<9} {:<11} {}{mark}",
+                r.target.name(),
+                r.mode.name(),
+                what,
+                e.as_ref().map_or("-".to_string(), describe)
+            );
+        }
+    }
+    out
+}
+
+/// An overhead as a reader should take it: a signed percentage with its
+/// interval, or "no measurable difference" when the interval includes zero.
+pub fn describe(e: &Estimate) -> String {
+    let interval = match (e.low, e.high) {
+        (Some(lo), Some(hi)) => format!("[{lo:+.1} % .. {hi:+.1} %]"),
+        _ => String::new(),
+    };
+    match e.verdict() {
+        Verdict::Difference => format!("{:+.1} %  {interval}", e.median),
+        Verdict::NoMeasurableDifference => format!("no measurable difference  {interval}"),
+        Verdict::TooFewRounds => format!(
+            "{:+.1} % (too few rounds for an interval: {} of the 6 needed)",
+            e.median, e.rounds
+        ),
+    }
+}
+
+/// Writes the settings, the summaries and every round as JSON.
+pub fn write_json(
+    args: &BenchArgs,
+    results: &[ModeSummary],
+    rounds: &[Round],
+) -> anyhow::Result<()> {
+    let doc = serde_json::json!({
+        "clients": args.clients,
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "round_s": args.round,
+        "warmup_s": args.warmup,
+        "rounds_per_mode": args.rounds_per_mode(),
+        "file_size": args.size,
+        "confidence": CONFIDENCE,
+        "method": METHOD,
+        "results": results,
+        "rounds": rounds,
+    });
+    std::fs::write(&args.json, serde_json::to_string_pretty(&doc)? + "\n")
+        .with_context(|| format!("cannot write {}", args.json.display()))
+}
