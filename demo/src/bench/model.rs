@@ -139,7 +139,8 @@ pub struct Round {
     pub max_us: f64,
     /// CPU time of the traced processes (clients, gateway, nodes, and the
     /// tracer's own threads such as the SDK's batch exporter), microseconds
-    /// per request.
+    /// per request. The clients' share includes the load generator's own
+    /// work (HTTP client, waiting on time), the same in every mode.
     pub traced_cpu_us_per_req: f64,
     /// CPU time of the sidecar's stand-in (ringside: the thread draining the
     /// rings; OpenTelemetry: the OTLP receiver), microseconds per request.
@@ -148,10 +149,11 @@ pub struct Round {
     pub p50_overhead_pct: Option<f64>,
     /// p99 against the neighbouring `off` rounds, percent (tracing modes).
     pub p99_overhead_pct: Option<f64>,
-    /// Traced CPU per request against the neighbouring `off` rounds, percent.
-    pub traced_cpu_overhead_pct: Option<f64>,
+    /// Traced CPU per request against the neighbouring `off` rounds,
+    /// microseconds per request.
+    pub traced_cpu_overhead_us_per_req: Option<f64>,
 }
 
-/// A round is saturated when it achieved less than this share of the offered
-/// rate short of it (5 %).
+/// A round is saturated when its achieved rate falls short of the offered
+/// rate by more than this share (5 %).
 pub const SATURATION_SHORTFALL: f64 = 0.05;

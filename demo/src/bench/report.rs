@@ -22,7 +22,9 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
         "\n{} clients, {} req/s offered, {} B files; {} rounds of {} s per mode, interleaved, \
          after {} s of warm-up per mode (not counted)\n\
          latency in us from each request's scheduled time (coordinated omission corrected), \
-         over all rounds of a mode; CPU in us per request (median over rounds)\n\n",
+         over all rounds of a mode\n         CPU in us per request, median over rounds: cpu = the traced processes (load generator \
+         included, the same in every mode), sidecar = what drains the spans (ringside: the ring \
+         drain; otel: the OTLP receiver)\n\n",
         args.clients,
         args.rate,
         args.size,
@@ -106,10 +108,10 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
         } else {
             ""
         };
-        for (what, e) in [
-            ("p50", &r.p50_overhead),
-            ("p99", &r.p99_overhead),
-            ("traced cpu", &r.traced_cpu_overhead),
+        for (what, e, unit) in [
+            ("p50", &r.p50_overhead, "%"),
+            ("p99", &r.p99_overhead, "%"),
+            ("traced cpu", &r.traced_cpu_overhead, "us/req"),
         ] {
             let _ = writeln!(
                 out,
@@ -117,7 +119,7 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
                 r.target.name(),
                 r.mode.name(),
                 what,
-                e.as_ref().map_or("-".to_string(), describe)
+                e.as_ref().map_or("-".to_string(), |e| describe(e, unit))
             );
         }
     }
@@ -125,17 +127,18 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
 }
 
 /// An overhead as a reader should take it: a signed percentage with its
-/// interval, or "no measurable difference" when the interval includes zero.
-pub fn describe(e: &Estimate) -> String {
+/// interval, or "no measurable difference" when the interval includes zero;
+/// `unit` follows each number.
+pub fn describe(e: &Estimate, unit: &str) -> String {
     let interval = match (e.low, e.high) {
-        (Some(lo), Some(hi)) => format!("[{lo:+.1} % .. {hi:+.1} %]"),
+        (Some(lo), Some(hi)) => format!("[{lo:+.1} {unit} .. {hi:+.1} {unit}]"),
         _ => String::new(),
     };
     match e.verdict() {
-        Verdict::Difference => format!("{:+.1} %  {interval}", e.median),
+        Verdict::Difference => format!("{:+.1} {unit}  {interval}", e.median),
         Verdict::NoMeasurableDifference => format!("no measurable difference  {interval}"),
         Verdict::TooFewRounds => format!(
-            "{:+.1} % (too few rounds for an interval: {} of the 6 needed)",
+            "{:+.1} {unit} (too few rounds for an interval: {} of the 6 needed)",
             e.median, e.rounds
         ),
     }

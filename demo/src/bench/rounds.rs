@@ -189,7 +189,7 @@ impl Outcome {
             sidecar_cpu_us_per_req: per_req(sidecar),
             p50_overhead_pct: None,
             p99_overhead_pct: None,
-            traced_cpu_overhead_pct: None,
+            traced_cpu_overhead_us_per_req: None,
         }
     }
 }

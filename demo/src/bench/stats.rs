@@ -147,19 +147,32 @@ pub fn baseline_at(values: &[f64], is_baseline: &[bool], i: usize) -> Option<f64
     }
 }
 
-/// Each selected round's value against its baseline, in percent:
-/// `(value / baseline - 1) * 100`, as `(round index, percent)`. Rounds whose
-/// baseline is missing or not positive are left out.
-pub fn relative_differences(
+/// How a round is set against its baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Difference {
+    /// `(value / baseline - 1) * 100`.
+    Percent,
+    /// `value - baseline`, in the values' unit.
+    Absolute,
+}
+
+/// Each selected round's value against its baseline, as `(round index,
+/// difference)`. Rounds whose baseline is missing (or, for percentages, not
+/// positive) are left out.
+pub fn differences(
     values: &[f64],
     is_baseline: &[bool],
     selected: impl Fn(usize) -> bool,
+    kind: Difference,
 ) -> Vec<(usize, f64)> {
     (0..values.len())
         .filter(|&i| selected(i) && !is_baseline[i])
         .filter_map(|i| {
             let base = baseline_at(values, is_baseline, i)?;
-            (base > 0.0).then(|| (i, (values[i] / base - 1.0) * 100.0))
+            match kind {
+                Difference::Percent => (base > 0.0).then(|| (i, (values[i] / base - 1.0) * 100.0)),
+                Difference::Absolute => Some((i, values[i] - base)),
+            }
         })
         .collect()
 }

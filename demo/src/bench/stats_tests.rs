@@ -48,7 +48,7 @@ fn round_p50s(sequence: &[usize], shift: f64, drift: impl Fn(f64) -> f64, seed: 
 /// The estimate of mode 1's p50 overhead over the rounds of `sequence`.
 fn overhead(sequence: &[usize], p50s: &[f64]) -> Estimate {
     let is_off: Vec<bool> = sequence.iter().map(|&m| m == 0).collect();
-    let diffs: Vec<f64> = relative_differences(p50s, &is_off, |i| sequence[i] == 1)
+    let diffs: Vec<f64> = differences(p50s, &is_off, |i| sequence[i] == 1, Difference::Percent)
         .into_iter()
         .map(|(_, d)| d)
         .collect();
@@ -156,9 +156,11 @@ fn baseline_is_the_line_between_the_neighbouring_off_rounds() {
     assert_eq!(baseline_at(&values, &off, 4), Some(130.0));
     assert_eq!(baseline_at(&[1.0], &[false], 0), None);
     let values = [100.0, 121.0, 120.0, 130.0];
-    let d = relative_differences(&values, &off[..4], |_| true);
+    let d = differences(&values, &off[..4], |_| true, Difference::Percent);
     assert_eq!(d.len(), 2);
     assert!((d[0].1 - 10.0).abs() < 1e-9 && d[1].1.abs() < 1e-9, "{d:?}");
+    let d = differences(&values, &off[..4], |i| i == 1, Difference::Absolute);
+    assert_eq!(d, vec![(1, 11.0)]);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use hdrhistogram::Histogram;
 
 use super::model::{Mode, Round, SATURATION_SHORTFALL, Target};
-use super::stats::{self, Estimate};
+use super::stats::{self, Difference, Estimate};
 
 /// What one mode's stand delivered over the whole run of a target.
 pub struct ModeTotals {
@@ -65,7 +65,9 @@ pub struct ModeSummary {
     pub p50_overhead: Option<Estimate>,
     /// p99 overhead against `off`, percent (tracing modes only).
     pub p99_overhead: Option<Estimate>,
-    /// Traced CPU per request against `off`, percent (tracing modes only).
+    /// Traced CPU per request against `off`, microseconds per request
+    /// (tracing modes only): an absolute difference, because the load
+    /// generator's own CPU (the same in every mode) would dilute a ratio.
     pub traced_cpu_overhead: Option<Estimate>,
 }
 
@@ -81,18 +83,18 @@ pub fn summarise(rounds: &mut [Round], totals: &[ModeTotals], rate: u32) -> Vec<
     let mut out = Vec::new();
     for t in totals {
         let mode = t.mode;
-        let overhead = |values: &[f64]| -> (Vec<(usize, f64)>, Option<Estimate>) {
+        let overhead = |values: &[f64], kind| -> (Vec<(usize, f64)>, Option<Estimate>) {
             if mode == Mode::Off {
                 return (Vec::new(), None);
             }
-            let diffs = stats::relative_differences(values, &is_off, |i| modes[i] == mode);
+            let diffs = stats::differences(values, &is_off, |i| modes[i] == mode, kind);
             let pct: Vec<f64> = diffs.iter().map(|&(_, d)| d).collect();
             let estimate = stats::median_interval(&pct);
             (diffs, estimate)
         };
-        let (p50_diffs, p50_overhead) = overhead(&p50);
-        let (p99_diffs, p99_overhead) = overhead(&p99);
-        let (cpu_diffs, traced_cpu_overhead) = overhead(&cpu);
+        let (p50_diffs, p50_overhead) = overhead(&p50, Difference::Percent);
+        let (p99_diffs, p99_overhead) = overhead(&p99, Difference::Percent);
+        let (cpu_diffs, traced_cpu_overhead) = overhead(&cpu, Difference::Absolute);
         for (i, d) in p50_diffs {
             rounds[i].p50_overhead_pct = Some(d);
         }
@@ -100,7 +102,7 @@ pub fn summarise(rounds: &mut [Round], totals: &[ModeTotals], rate: u32) -> Vec<
             rounds[i].p99_overhead_pct = Some(d);
         }
         for (i, d) in cpu_diffs {
-            rounds[i].traced_cpu_overhead_pct = Some(d);
+            rounds[i].traced_cpu_overhead_us_per_req = Some(d);
         }
         let mine: Vec<&Round> = rounds.iter().filter(|r| r.mode == mode).collect();
         let requests: u64 = mine.iter().map(|r| r.requests).sum();
