@@ -96,17 +96,14 @@ fn interleaving_cancels_drift_that_back_to_back_reports() {
     assert_eq!(e.verdict(), Verdict::Difference, "{e:?}");
     assert!(e.low.unwrap() > 5.0, "back to back blames the drift: {e:?}");
     // The single-number comparison of the old bench is fooled as well.
-    let (off, on): (Vec<(usize, f64)>, Vec<(usize, f64)>) = p50s
-        .iter()
-        .copied()
-        .enumerate()
-        .partition(|(i, _)| seq[*i] == 0);
-    let median = |v: Vec<(usize, f64)>| {
-        median_interval(&v.into_iter().map(|(_, x)| x).collect::<Vec<_>>())
-            .unwrap()
-            .median
+    let median_of = |mode: usize| {
+        let v: Vec<f64> = (0..seq.len())
+            .filter(|&i| seq[i] == mode)
+            .map(|i| p50s[i])
+            .collect();
+        median_interval(&v).unwrap().median
     };
-    assert!(median(on) / median(off) > 1.15);
+    assert!(median_of(1) / median_of(0) > 1.15);
 }
 
 #[test]

@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
+#[cfg(feature = "otel")]
 use anyhow::Context as _;
 use ringside::trace::Tracer;
 
+#[cfg(feature = "otel")]
 use super::cpu::RECEIVER_THREAD;
 use super::model::Mode;
 use crate::instrument::Tracing;
