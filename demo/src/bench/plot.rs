@@ -108,7 +108,8 @@ fn panel_of(
         .configure_mesh()
         .x_desc("seconds into the run")
         .label_style(("sans-serif", FONT * 0.8))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .draw()
         .map_err(chart_error)?;
     chart
@@ -133,7 +134,12 @@ fn panel_of(
                 c.stroke_width(2),
             )))
             .map_err(chart_error)?
-            .label(format!("{} median {:+.1} %", mode.name(), e.median))
+            .label(format!(
+                "{}: median {:+.1} %, band: {:.0} % interval",
+                mode.name(),
+                e.median,
+                stats::CONFIDENCE * 100.0
+            ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
         chart
             .draw_series(
