@@ -74,7 +74,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    print!("{}", report::table(&args, &results));
+    print!("{}", report::table(&args, &results, &rounds));
     report::write_json(&args, &results, &rounds)?;
     println!(
         "\nresults and every round written to {}",

@@ -24,6 +24,9 @@ pub struct CpuTimes {
     pub drain: u64,
     /// The OTLP receiver's threads.
     pub receiver: u64,
+    /// Every CPU of the machine, every process (`/proc/stat`, 10 ms ticks):
+    /// with `process`, how much the rest of the machine was busy.
+    pub machine: u64,
 }
 
 impl CpuTimes {
@@ -31,6 +34,7 @@ impl CpuTimes {
     pub fn now() -> CpuTimes {
         let mut t = CpuTimes {
             process: process_cpu_ns(),
+            machine: machine_cpu_ns().unwrap_or(0),
             ..CpuTimes::default()
         };
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -57,7 +61,13 @@ impl CpuTimes {
             process: self.process.saturating_sub(earlier.process),
             drain: self.drain.saturating_sub(earlier.drain),
             receiver: self.receiver.saturating_sub(earlier.receiver),
+            machine: self.machine.saturating_sub(earlier.machine),
         }
+    }
+
+    /// CPU time of the machine's other processes (zero where unknown).
+    pub fn others(&self) -> u64 {
+        self.machine.saturating_sub(self.process)
     }
 
     /// The traced side: the process without the sidecar's stand-ins.
@@ -66,6 +76,27 @@ impl CpuTimes {
             .saturating_sub(self.drain)
             .saturating_sub(self.receiver)
     }
+}
+
+/// Busy time of all CPUs from the first line of `/proc/stat` (user, nice,
+/// system, irq, softirq, steal; not idle or iowait), nanoseconds.
+fn machine_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| fields.get(i).copied().unwrap_or(0))
+        .sum();
+    // SAFETY: sysconf only reads a configuration value; _SC_CLK_TCK is
+    // defined on every POSIX system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| busy * (1_000_000_000 / hz as u64))
 }
 
 /// The first field of a task's `schedstat`: time on CPU, nanoseconds.

@@ -145,6 +145,9 @@ pub struct Round {
     /// CPU time of the sidecar's stand-in (ringside: the thread draining the
     /// rings; OpenTelemetry: the OTLP receiver), microseconds per request.
     pub sidecar_cpu_us_per_req: f64,
+    /// CPU used by the machine's other processes during the round, in cores
+    /// (0 where `/proc/stat` is missing): how busy the shared machine was.
+    pub other_cpu_cores: f64,
     /// p50 against the neighbouring `off` rounds, percent (tracing modes).
     pub p50_overhead_pct: Option<f64>,
     /// p99 against the neighbouring `off` rounds, percent (tracing modes).

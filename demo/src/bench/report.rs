@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use anyhow::Context as _;
 
-use super::model::{BenchArgs, Mode, Round};
-use super::stats::{CONFIDENCE, Estimate, Verdict};
+use super::model::{BenchArgs, Mode, Round, Target};
+use super::stats::{CONFIDENCE, Estimate, Verdict, quantile};
 use super::summary::ModeSummary;
 
 /// How the overheads are computed, for the JSON and the table's header.
@@ -17,12 +17,13 @@ confidence interval of the median";
 
 /// The results as text: latency, rates, CPU and spans per mode; then each
 /// tracing mode's overheads with their intervals.
-pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
+pub fn table(args: &BenchArgs, results: &[ModeSummary], rounds: &[Round]) -> String {
     let mut out = format!(
         "\n{} clients, {} req/s offered, {} B files; {} rounds of {} s per mode, interleaved, \
          after {} s of warm-up per mode (not counted)\n\
          latency in us from each request's scheduled time (coordinated omission corrected), \
-         over all rounds of a mode\n         CPU in us per request, median over rounds: cpu = the traced processes (load generator \
+         over all rounds of a mode\n\
+         CPU in us per request, median over rounds: cpu = the traced processes (load generator \
          included, the same in every mode), sidecar = what drains the spans (ringside: the ring \
          drain; otel: the OTLP receiver)\n\n",
         args.clients,
@@ -89,6 +90,7 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
                 .join(", ")
         );
     }
+    out.push_str(&machine_load(rounds));
     let _ = writeln!(
         out,
         "\noverhead against tracing off: median of the per-round differences, {:.0} % interval\n",
@@ -125,6 +127,40 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary]) -> String {
     }
     out
 }
+
+/// How busy the rest of the machine was, per target: the bench shares it,
+/// and an overhead that depends on contention changes when the load does.
+fn machine_load(rounds: &[Round]) -> String {
+    let mut out = String::new();
+    let mut targets: Vec<Target> = rounds.iter().map(|r| r.target).collect();
+    targets.dedup();
+    for target in targets {
+        let cores: Vec<f64> = rounds
+            .iter()
+            .filter(|r| r.target == target)
+            .map(|r| r.other_cpu_cores)
+            .collect();
+        let q = |p: f64| quantile(&cores, p).unwrap_or(0.0);
+        let (lo, mid, hi) = (q(0.0), q(0.5), q(1.0));
+        let _ = write!(
+            out,
+            "{}: other processes on the machine used {mid:.2} cores in the median round \
+             ({lo:.2} .. {hi:.2})",
+            target.name()
+        );
+        if hi - lo > LOAD_CHANGE_CORES {
+            out.push_str(
+                "; the load changed during the run, and a cost that depends on contention \
+                 may differ from one run to the next",
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A spread of the other processes' CPU, in cores, that the table points out.
+const LOAD_CHANGE_CORES: f64 = 0.5;
 
 /// An overhead as a reader should take it: a signed percentage with its
 /// interval, or "no measurable difference" when the interval includes zero;

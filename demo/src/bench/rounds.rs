@@ -75,6 +75,8 @@ pub struct Outcome {
     pub busy_s: f64,
     /// CPU time over the round.
     pub cpu: CpuTimes,
+    /// Seconds between the two CPU readings.
+    pub wall_s: f64,
 }
 
 /// The load of a round.
@@ -92,6 +94,7 @@ pub fn drive(stand: &Stand, load: &Load<'_>, length: Duration) -> anyhow::Result
     let clients = load.agents.len() as u32;
     let interval = Duration::from_secs_f64(f64::from(clients) / f64::from(load.rate));
     let cpu_before = CpuTimes::now();
+    let wall = Instant::now();
     let start = Instant::now() + Duration::from_millis(2);
     let end = start + length;
     let mut total = new_histogram()?;
@@ -147,6 +150,7 @@ pub fn drive(stand: &Stand, load: &Load<'_>, length: Duration) -> anyhow::Result
         errors,
         busy_s: (last - start).as_secs_f64(),
         cpu: CpuTimes::now().since(&cpu_before),
+        wall_s: wall.elapsed().as_secs_f64(),
     })
 }
 
@@ -187,6 +191,7 @@ impl Outcome {
             max_us: us(o.hist.max()),
             traced_cpu_us_per_req: per_req(o.cpu.traced()),
             sidecar_cpu_us_per_req: per_req(sidecar),
+            other_cpu_cores: o.cpu.others() as f64 / 1e9 / o.wall_s.max(1e-9),
             p50_overhead_pct: None,
             p99_overhead_pct: None,
             traced_cpu_overhead_us_per_req: None,
