@@ -152,6 +152,7 @@ fn panel_of(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .label_font(("sans-serif", FONT * 0.8))
         .background_style(WHITE.mix(0.8))
         .border_style(RGBColor(200, 200, 200))
