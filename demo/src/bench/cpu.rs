@@ -27,14 +27,18 @@ pub struct CpuTimes {
     /// Every CPU of the machine, every process (`/proc/stat`, 10 ms ticks):
     /// with `process`, how much the rest of the machine was busy.
     pub machine: u64,
+    /// CPUs of the machine (`cpuN` lines of `/proc/stat`; 0 where unknown).
+    pub cpus: u32,
 }
 
 impl CpuTimes {
     /// Reads the clocks now.
     pub fn now() -> CpuTimes {
+        let (machine, cpus) = machine_cpu_ns().unwrap_or((0, 0));
         let mut t = CpuTimes {
             process: process_cpu_ns(),
-            machine: machine_cpu_ns().unwrap_or(0),
+            machine,
+            cpus,
             ..CpuTimes::default()
         };
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -62,6 +66,7 @@ impl CpuTimes {
             drain: self.drain.saturating_sub(earlier.drain),
             receiver: self.receiver.saturating_sub(earlier.receiver),
             machine: self.machine.saturating_sub(earlier.machine),
+            cpus: self.cpus,
         }
     }
 
@@ -79,9 +84,14 @@ impl CpuTimes {
 }
 
 /// Busy time of all CPUs from the first line of `/proc/stat` (user, nice,
-/// system, irq, softirq, steal; not idle or iowait), nanoseconds.
-fn machine_cpu_ns() -> Option<u64> {
+/// system, irq, softirq, steal; not idle or iowait), nanoseconds, and the
+/// number of CPUs.
+fn machine_cpu_ns() -> Option<(u64, u32)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpus = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count() as u32;
     let fields: Vec<u64> = stat
         .lines()
         .next()?
@@ -96,7 +106,7 @@ fn machine_cpu_ns() -> Option<u64> {
     // SAFETY: sysconf only reads a configuration value; _SC_CLK_TCK is
     // defined on every POSIX system.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (hz > 0).then(|| busy * (1_000_000_000 / hz as u64))
+    (hz > 0).then(|| (busy * (1_000_000_000 / hz as u64), cpus))
 }
 
 /// The first field of a task's `schedstat`: time on CPU, nanoseconds.

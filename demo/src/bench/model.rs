@@ -148,6 +148,10 @@ pub struct Round {
     /// CPU used by the machine's other processes during the round, in cores
     /// (0 where `/proc/stat` is missing): how busy the shared machine was.
     pub other_cpu_cores: f64,
+    /// Share of all the machine's CPU time that was busy during the round,
+    /// this process included (0 where `/proc/stat` is missing). Above
+    /// [`MACHINE_BUSY`] latencies include waiting for a CPU.
+    pub machine_busy: f64,
     /// p50 against the neighbouring `off` rounds, percent (tracing modes).
     pub p50_overhead_pct: Option<f64>,
     /// p99 against the neighbouring `off` rounds, percent (tracing modes).
@@ -160,3 +164,7 @@ pub struct Round {
 /// A round is saturated when its achieved rate falls short of the offered
 /// rate by more than this share (5 %).
 pub const SATURATION_SHORTFALL: f64 = 0.05;
+
+/// Share of the machine's CPU time busy above which a round's latencies
+/// measure the scheduler as much as the tracer (90 %).
+pub const MACHINE_BUSY: f64 = 0.9;

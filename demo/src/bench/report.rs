@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context as _;
 
-use super::model::{BenchArgs, Mode, Round, Target};
+use super::model::{BenchArgs, MACHINE_BUSY, Mode, Round, Target};
 use super::stats::{CONFIDENCE, Estimate, Verdict, quantile};
 use super::summary::ModeSummary;
 
@@ -110,14 +110,19 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary], rounds: &[Round]) -> Str
         } else {
             ""
         };
-        for (what, e, unit) in [
-            ("p50", &r.p50_overhead, "%"),
-            ("p99", &r.p99_overhead, "%"),
-            ("traced cpu", &r.traced_cpu_overhead, "us/req"),
+        let cpu_bound = if cpu_bound(rounds, r.target) {
+            " #"
+        } else {
+            ""
+        };
+        for (what, e, unit, busy) in [
+            ("p50", &r.p50_overhead, "%", cpu_bound),
+            ("p99", &r.p99_overhead, "%", cpu_bound),
+            ("traced cpu", &r.traced_cpu_overhead, "us/req", ""),
         ] {
             let _ = writeln!(
                 out,
-                "{:<6} {:<9} {:<11} {}{mark}",
+                "{:<6} {:<9} {:<11} {}{mark}{busy}",
                 r.target.name(),
                 r.mode.name(),
                 what,
@@ -125,28 +130,41 @@ pub fn table(args: &BenchArgs, results: &[ModeSummary], rounds: &[Round]) -> Str
             );
         }
     }
+    if targets_of(rounds).into_iter().any(|t| cpu_bound(rounds, t)) {
+        let _ = writeln!(
+            out,
+            "# the machine's CPUs were more than {:.0} % busy: latencies include waiting for a \
+             CPU, so these latency overheads measure the scheduler as much as the tracer; the \
+             CPU rows still hold",
+            MACHINE_BUSY * 100.0
+        );
+    }
     out
 }
 
-/// How busy the rest of the machine was, per target: the bench shares it,
-/// and an overhead that depends on contention changes when the load does.
+/// How busy the machine was, per target: the bench shares it, latencies on
+/// a machine whose CPUs are all busy include waiting for one, and an
+/// overhead that depends on contention changes when the load does.
 fn machine_load(rounds: &[Round]) -> String {
     let mut out = String::new();
-    let mut targets: Vec<Target> = rounds.iter().map(|r| r.target).collect();
-    targets.dedup();
-    for target in targets {
-        let cores: Vec<f64> = rounds
-            .iter()
-            .filter(|r| r.target == target)
-            .map(|r| r.other_cpu_cores)
-            .collect();
+    for target in targets_of(rounds) {
+        let of_target = |f: fn(&Round) -> f64| -> Vec<f64> {
+            rounds
+                .iter()
+                .filter(|r| r.target == target)
+                .map(f)
+                .collect()
+        };
+        let cores = of_target(|r| r.other_cpu_cores);
         let q = |p: f64| quantile(&cores, p).unwrap_or(0.0);
         let (lo, mid, hi) = (q(0.0), q(0.5), q(1.0));
+        let busy = quantile(&of_target(|r| r.machine_busy), 0.5).unwrap_or(0.0);
         let _ = write!(
             out,
-            "{}: other processes on the machine used {mid:.2} cores in the median round \
-             ({lo:.2} .. {hi:.2})",
-            target.name()
+            "{}: the machine's CPUs were {:.0} % busy in the median round; other processes used \
+             {mid:.2} cores ({lo:.2} .. {hi:.2})",
+            target.name(),
+            busy * 100.0
         );
         if hi - lo > LOAD_CHANGE_CORES {
             out.push_str(
@@ -157,6 +175,23 @@ fn machine_load(rounds: &[Round]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The targets of `rounds`, in the order they ran.
+fn targets_of(rounds: &[Round]) -> Vec<Target> {
+    let mut targets: Vec<Target> = rounds.iter().map(|r| r.target).collect();
+    targets.dedup();
+    targets
+}
+
+/// Whether `target`'s median round found the machine's CPUs saturated.
+fn cpu_bound(rounds: &[Round], target: Target) -> bool {
+    let busy: Vec<f64> = rounds
+        .iter()
+        .filter(|r| r.target == target)
+        .map(|r| r.machine_busy)
+        .collect();
+    quantile(&busy, 0.5).is_some_and(|b| b > MACHINE_BUSY)
 }
 
 /// A spread of the other processes' CPU, in cores, that the table points out.

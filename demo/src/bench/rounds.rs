@@ -192,6 +192,11 @@ impl Outcome {
             traced_cpu_us_per_req: per_req(o.cpu.traced()),
             sidecar_cpu_us_per_req: per_req(sidecar),
             other_cpu_cores: o.cpu.others() as f64 / 1e9 / o.wall_s.max(1e-9),
+            machine_busy: if o.cpu.cpus == 0 {
+                0.0
+            } else {
+                o.cpu.machine as f64 / 1e9 / o.wall_s.max(1e-9) / f64::from(o.cpu.cpus)
+            },
             p50_overhead_pct: None,
             p99_overhead_pct: None,
             traced_cpu_overhead_us_per_req: None,
