@@ -166,14 +166,13 @@ impl Outcome {
         length: f64,
         rate: u32,
     ) -> Round {
-        let o = self;
-        let requests = o.hist.len();
+        let requests = self.hist.len();
         let us = |ns: u64| ns as f64 / 1000.0;
-        let achieved_rate = requests as f64 / o.busy_s.max(length);
+        let achieved_rate = requests as f64 / self.busy_s.max(length);
         let per_req = |ns: u64| us(ns) / requests.max(1) as f64;
         let sidecar = match mode {
-            Mode::Ringside => o.cpu.drain,
-            Mode::Otel => o.cpu.receiver,
+            Mode::Ringside => self.cpu.drain,
+            Mode::Otel => self.cpu.receiver,
             Mode::Off => 0,
         };
         Round {
@@ -182,20 +181,20 @@ impl Outcome {
             mode,
             start_s,
             requests,
-            errors: o.errors,
+            errors: self.errors,
             achieved_rate,
             saturated: achieved_rate < f64::from(rate) * (1.0 - SATURATION_SHORTFALL),
-            p50_us: us(o.hist.value_at_quantile(0.5)),
-            p99_us: us(o.hist.value_at_quantile(0.99)),
-            p999_us: us(o.hist.value_at_quantile(0.999)),
-            max_us: us(o.hist.max()),
-            traced_cpu_us_per_req: per_req(o.cpu.traced()),
+            p50_us: us(self.hist.value_at_quantile(0.5)),
+            p99_us: us(self.hist.value_at_quantile(0.99)),
+            p999_us: us(self.hist.value_at_quantile(0.999)),
+            max_us: us(self.hist.max()),
+            traced_cpu_us_per_req: per_req(self.cpu.traced()),
             sidecar_cpu_us_per_req: per_req(sidecar),
-            other_cpu_cores: o.cpu.others() as f64 / 1e9 / o.wall_s.max(1e-9),
-            machine_busy: if o.cpu.cpus == 0 {
+            other_cpu_cores: self.cpu.others() as f64 / 1e9 / self.wall_s.max(1e-9),
+            machine_busy: if self.cpu.cpus == 0 {
                 0.0
             } else {
-                o.cpu.machine as f64 / 1e9 / o.wall_s.max(1e-9) / f64::from(o.cpu.cpus)
+                self.cpu.machine as f64 / 1e9 / self.wall_s.max(1e-9) / f64::from(self.cpu.cpus)
             },
             p50_overhead_pct: None,
             p99_overhead_pct: None,
