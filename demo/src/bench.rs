@@ -5,135 +5,43 @@
 //! files on disk) and an in-process loop of the same storage operations (no
 //! network, chunks in memory).
 //!
-//! K clients share the rate; each has a schedule (client `c` sends its `n`-th
-//! request at `start + (n + c / K) * K / rate`) and a request's latency is
-//! counted from its scheduled time, not from when it was sent: a stall delays
-//! the requests behind it and they are counted as late, which corrects for
-//! coordinated omission. The first tenth of each run warms up unrecorded.
+//! Every mode's store is built once and kept; after a warm-up round per mode
+//! (not counted), the modes take turns in short rounds: `off`, then the
+//! tracing modes in an order rotated each cycle, ..., `off` again. Each
+//! tracing round is compared with the `off` rounds around it, and a mode's
+//! overhead is the median of those per-round differences with a confidence
+//! interval ([`stats`]), so drift in a shared machine lands on every mode
+//! alike and the spread is visible.
+//!
+//! Reading order: [`model`] (options and the record of a round), [`rounds`]
+//! (a mode's store and one round of load: [`tracings`], [`store`],
+//! [`drain`], [`cpu`]), [`stats`] and [`summary`] (from rounds to
+//! overheads), [`report`] and [`plot`].
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use clap::{Args, ValueEnum};
-use hdrhistogram::Histogram;
-use ringside::trace::Tracer;
-use ringside::trace::storage::FileOp;
 
-use super::bench_report;
-use super::bench_store::{Store, request};
-use super::instrument::Tracing;
+pub mod cpu;
+pub mod drain;
+pub mod model;
+pub mod plot;
+pub mod report;
+pub mod rounds;
+pub mod stats;
+pub mod store;
+pub mod summary;
+pub mod tracings;
 
-/// Options of `ringside bench`.
-#[derive(Args, Debug, Clone)]
-pub struct BenchArgs {
-    /// Seconds per mode and target.
-    #[arg(long, default_value_t = 5.0)]
-    pub duration: f64,
-    /// Requests per second, all clients together.
-    #[arg(long, default_value_t = 1000)]
-    pub rate: u32,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 4)]
-    pub clients: u32,
-    /// File size in bytes.
-    #[arg(long, default_value_t = 4096)]
-    pub size: usize,
-    /// What to drive.
-    #[arg(long, value_enum, default_value_t = Target::Both)]
-    pub target: Target,
-    /// Write the results as JSON here.
-    #[arg(long, default_value = "ringside-bench.json")]
-    pub json: PathBuf,
-    /// Directory for rings and chunk files (default: a new temporary one,
-    /// removed at the end).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-}
+pub use model::{BenchArgs, Mode, Round, Target};
 
-/// What the bench drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    /// The store over loopback sockets.
-    Store,
-    /// The same operations in process, without network or disk.
-    Loop,
-    /// Both, store first.
-    Both,
-}
+use rounds::{Load, Stand};
+use summary::{ModeSummary, ModeTotals};
 
-/// Which tracing the store runs with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// No tracing (`Tracer::disabled`).
-    Off,
-    /// ringside, every span recorded.
-    Ringside,
-    /// The OpenTelemetry SDK with a `BatchSpanProcessor` exporting OTLP.
-    Otel,
-}
-
-impl Mode {
-    fn all() -> &'static [Mode] {
-        if cfg!(feature = "otel") {
-            &[Mode::Off, Mode::Ringside, Mode::Otel]
-        } else {
-            &[Mode::Off, Mode::Ringside]
-        }
-    }
-}
-
-/// The outcome of one mode on one target.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ModeResult {
-    /// Target driven.
-    pub target: Target,
-    /// Tracing mode.
-    pub mode: Mode,
-    /// Requests recorded (after warm-up).
-    pub requests: u64,
-    /// Requests that failed.
-    pub errors: u64,
-    /// Completed requests per second.
-    pub throughput: f64,
-    /// Latency percentiles and maximum, microseconds.
-    pub p50_us: f64,
-    /// See `p50_us`.
-    pub p99_us: f64,
-    /// See `p50_us`.
-    pub p999_us: f64,
-    /// See `p50_us`.
-    pub max_us: f64,
-    /// Spans that arrived where the mode sends them (drained from the rings, or
-    /// received by the OTLP receiver).
-    pub spans: u64,
-    /// Spans lost on the way (ring full; OpenTelemetry: started but never
-    /// received).
-    pub dropped: u64,
-    /// p50 against tracing off on the same target, in percent.
-    pub p50_overhead_pct: Option<f64>,
-    /// p99 against tracing off on the same target, in percent.
-    pub p99_overhead_pct: Option<f64>,
-}
-
-/// Runs every mode on the chosen targets, prints the table, writes the JSON.
+/// Runs every mode on the chosen targets, prints the tables, writes the JSON
+/// (and the plot).
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if !(args.duration > 0.0 && args.duration <= 3600.0) {
-        bail!("--duration must be between 0 and 3600 seconds");
-    }
-    if args.rate == 0 || args.clients == 0 || args.clients > 1024 {
-        bail!("--rate must be positive and --clients between 1 and 1024");
-    }
-    if args.size == 0 || args.size > super::gateway::MAX_FILE {
-        bail!(
-            "--size must be between 1 and {} bytes",
-            super::gateway::MAX_FILE
-        );
-    }
+    check(&args)?;
     let (dir, temporary) = match &args.dir {
         Some(d) => (d.clone(), false),
         None => (
@@ -144,199 +52,134 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let targets: &[Target] = match args.target {
         Target::Both => &[Target::Store, Target::Loop],
-        t => std::slice::from_ref(match t {
-            Target::Store => &Target::Store,
-            _ => &Target::Loop,
-        }),
+        Target::Store => &[Target::Store],
+        Target::Loop => &[Target::Loop],
     };
     let mut results = Vec::new();
+    let mut rounds = Vec::new();
     for &target in targets {
-        for &mode in Mode::all() {
-            eprintln!(
-                "bench: {target:?} with tracing {mode:?} for {} s",
-                args.duration
-            );
-            let run_dir = dir.join(format!("{target:?}-{mode:?}").to_lowercase());
-            results.push(run_mode(&args, target, mode, &run_dir)?);
-        }
+        let outcome = run_target(&args, target, &dir.join(target.name()));
+        let (mut summaries, mut target_rounds) = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                if temporary {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                return Err(e);
+            }
+        };
+        results.append(&mut summaries);
+        rounds.append(&mut target_rounds);
     }
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    bench_report::fill_overheads(&mut results);
-    print!("{}", bench_report::table(&args, &results));
-    bench_report::write_json(&args, &results)?;
-    println!("results written to {}", args.json.display());
+    print!("{}", report::table(&args, &results, &rounds));
+    report::write_json(&args, &results, &rounds)?;
+    println!(
+        "\nresults and every round written to {}",
+        args.json.display()
+    );
+    if let Some(path) = &args.plot {
+        plot::draw(path, &rounds, &results)?;
+        println!("per-round overheads drawn in {}", path.display());
+    }
     Ok(())
 }
 
-/// The tracings of one run: one per process of the store, as in the demo.
-pub struct Tracings {
-    /// The client workload.
-    pub client: Tracing,
-    /// The gateway.
-    pub gateway: Tracing,
-    /// The metadata node.
-    pub metadata: Tracing,
-    /// The data nodes, node 1 first.
-    pub data: Vec<Tracing>,
-    #[cfg(feature = "otel")]
-    receiver: Option<super::otel::Receiver>,
+/// Refuses options the bench cannot run with.
+fn check(args: &BenchArgs) -> anyhow::Result<()> {
+    if !(args.duration > 0.0 && args.duration <= 3600.0) {
+        bail!("--duration must be between 0 and 3600 seconds");
+    }
+    if !(args.round >= 0.01 && args.round <= args.duration) {
+        bail!("--round must be at least 0.01 s and at most --duration");
+    }
+    if !(args.warmup >= 0.0 && args.warmup <= 600.0) {
+        bail!("--warmup must be between 0 and 600 seconds");
+    }
+    if args.rate == 0 || args.clients == 0 || args.clients > 1024 {
+        bail!("--rate must be positive and --clients between 1 and 1024");
+    }
+    if args.size == 0 || args.size > crate::gateway::MAX_FILE {
+        bail!(
+            "--size must be between 1 and {} bytes",
+            crate::gateway::MAX_FILE
+        );
+    }
+    Ok(())
 }
 
-impl Tracings {
-    fn new(mode: Mode, rings: &Path) -> anyhow::Result<Tracings> {
-        #[cfg(feature = "otel")]
-        let receiver = match mode {
-            Mode::Otel => Some(super::otel::Receiver::start()?),
-            _ => None,
-        };
-        let make = |service: &str| -> anyhow::Result<Tracing> {
-            Ok(match mode {
-                Mode::Off => Tracing::Ringside(Tracer::disabled(service)),
-                Mode::Ringside => {
-                    let t = Tracer::builder(service).dir(rings).build();
-                    t.open().map_err(|e| anyhow::anyhow!("{e}"))?;
-                    Tracing::Ringside(t)
-                }
-                #[cfg(feature = "otel")]
-                Mode::Otel => {
-                    let endpoint = &receiver.as_ref().context("no receiver")?.endpoint;
-                    Tracing::Otel(super::otel::OtelTracing::new(service, endpoint)?)
-                }
-                #[cfg(not(feature = "otel"))]
-                Mode::Otel => {
-                    bail!("built without the otel feature (cargo build --features bench-otel)")
-                }
-            })
-        };
-        Ok(Tracings {
-            client: make("client")?,
-            gateway: make("gateway")?,
-            metadata: make("metadata")?,
-            data: (1..=3)
-                .map(|i| make(&format!("data-{i}")))
-                .collect::<anyhow::Result<_>>()?,
-            #[cfg(feature = "otel")]
-            receiver,
-        })
-    }
-
-    fn all(&self) -> impl Iterator<Item = &Tracing> {
-        [&self.client, &self.gateway, &self.metadata]
-            .into_iter()
-            .chain(self.data.iter())
-    }
-}
-
-fn run_mode(
+/// One target: builds every mode's store, warms each up, runs the
+/// interleaved rounds, stops the stores and summarises.
+fn run_target(
     args: &BenchArgs,
     target: Target,
-    mode: Mode,
-    dir: &Path,
-) -> anyhow::Result<ModeResult> {
-    let rings = dir.join("rings");
-    std::fs::create_dir_all(&rings)?;
-    let tracings = Tracings::new(mode, &rings)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let drain = (mode == Mode::Ringside)
-        .then(|| bench_report::drain_rings(rings.clone(), Arc::clone(&stop)));
-    let store = Store::build(target, &tracings, dir, Arc::clone(&stop))?;
-    let hist = drive(args, &store, &tracings.client)?;
-    stop.store(true, Ordering::Relaxed);
-    let drained = drain.map(|d| d.join().unwrap_or(0));
-    for t in tracings.all() {
-        t.shutdown();
-    }
-    let dropped: u64 = tracings.all().map(Tracing::dropped).sum();
-    let (spans, dropped) = match mode {
-        Mode::Off => (0, 0),
-        Mode::Ringside => (drained.unwrap_or(0), dropped),
-        #[cfg(feature = "otel")]
-        Mode::Otel => {
-            let received = tracings.receiver.as_ref().map_or(0, |r| r.spans());
-            let started: u64 = tracings.all().map(Tracing::written).sum();
-            (received, started.saturating_sub(received))
-        }
-        #[cfg(not(feature = "otel"))]
-        Mode::Otel => (0, 0),
-    };
-    Ok(bench_report::result(target, mode, &hist, spans, dropped))
-}
-
-/// Runs the clients at the fixed rate; latencies in nanoseconds from each
-/// request's scheduled time, the errors, and the seconds from the end of
-/// the warm-up to the last answer.
-fn drive(
-    args: &BenchArgs,
-    store: &Store,
-    client: &Tracing,
-) -> anyhow::Result<(Histogram<u64>, u64, f64)> {
-    let interval = Duration::from_secs_f64(f64::from(args.clients) / f64::from(args.rate));
-    let start = Instant::now() + Duration::from_millis(50);
-    let warm = start + Duration::from_secs_f64(args.duration * 0.1);
-    let end = start + Duration::from_secs_f64(args.duration);
+    dir: &std::path::Path,
+) -> anyhow::Result<(Vec<ModeSummary>, Vec<Round>)> {
+    let modes = Mode::all();
+    let stands = modes
+        .iter()
+        .map(|&m| Stand::build(target, m, &dir.join(m.name())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let agents: Vec<ureq::Agent> = (0..args.clients)
+        .map(|_| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into()
+        })
+        .collect();
     let content: Vec<u8> = (0..args.size).map(|i| (i % 251) as u8).collect();
-    let mut total = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3)?;
-    let mut errors = 0;
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let handles: Vec<_> = (0..args.clients)
-            .map(|c| {
-                let content = &content;
-                s.spawn(move || -> anyhow::Result<(Histogram<u64>, u64)> {
-                    let mut hist = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3)?;
-                    let mut errors = 0;
-                    let agent: ureq::Agent = ureq::Agent::config_builder()
-                        .http_status_as_error(false)
-                        .build()
-                        .into();
-                    let offset = interval.mul_f64(f64::from(c) / f64::from(args.clients));
-                    for n in 0u64.. {
-                        let due = start + offset + interval.mul_f64(n as f64);
-                        if due >= end {
-                            break;
-                        }
-                        wait_until(due);
-                        let op = if n % 2 == 0 {
-                            FileOp::Write
-                        } else {
-                            FileOp::Read
-                        };
-                        let path = format!("/c{c}/f{}", (n / 2) % 16);
-                        if !request(store, client, &agent, op, &path, content) {
-                            errors += 1;
-                        }
-                        if due >= warm {
-                            let ns = due.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-                            hist.saturating_record(ns.max(1_000));
-                        }
-                    }
-                    Ok((hist, errors))
-                })
-            })
-            .collect();
-        for h in handles {
-            let (hist, e) = h
-                .join()
-                .map_err(|_| anyhow::anyhow!("a client panicked"))??;
-            total.add(&hist)?;
-            errors += e;
+    let load = Load {
+        rate: args.rate,
+        agents: &agents,
+        content: &content,
+    };
+    let sequence = stats::interleaved(modes.len(), args.rounds_per_mode());
+    eprintln!(
+        "bench: {}: {} s warm-up per mode, then {} rounds of {} s ({})",
+        target.name(),
+        args.warmup,
+        sequence.len(),
+        args.round,
+        modes
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if args.warmup > 0.0 {
+        for stand in &stands {
+            rounds::drive(stand, &load, Duration::from_secs_f64(args.warmup))?;
         }
-        Ok(())
-    })?;
-    let secs = warm.elapsed().as_secs_f64();
-    Ok((total, errors, secs))
-}
-
-/// Sleeps until shortly before `due`, then yields until it: a sleep alone
-/// wakes up tens of microseconds late, which would count as latency.
-fn wait_until(due: Instant) {
-    const SPIN: Duration = Duration::from_micros(200);
-    let now = Instant::now();
-    if due > now + SPIN {
-        std::thread::sleep(due - now - SPIN);
     }
-    while Instant::now() < due {
-        std::thread::yield_now();
+    let mut hists = modes
+        .iter()
+        .map(|_| rounds::new_histogram())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut done = Vec::with_capacity(sequence.len());
+    let first = Instant::now();
+    for (index, &m) in sequence.iter().enumerate() {
+        let start_s = first.elapsed().as_secs_f64();
+        let outcome = rounds::drive(&stands[m], &load, Duration::from_secs_f64(args.round))?;
+        hists[m].add(&outcome.hist)?;
+        done.push(outcome.round(index, (target, modes[m]), start_s, args.round, args.rate));
     }
+    let totals: Vec<ModeTotals> = stands
+        .into_iter()
+        .zip(hists)
+        .map(|(stand, hist)| {
+            let mode = stand.mode;
+            let (spans, dropped) = stand.finish();
+            ModeTotals {
+                mode,
+                hist,
+                spans,
+                dropped,
+            }
+        })
+        .collect();
+    let summaries = summary::summarise(&mut done, &totals, args.rate);
+    Ok((summaries, done))
 }

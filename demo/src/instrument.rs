@@ -14,12 +14,7 @@ use ringside::trace::{Span, SpanContext, SpanKind, Tracer};
 #[cfg(feature = "otel")]
 use super::otel::{OtelSpan, OtelTracing};
 
-/// Attribute names of the client's HTTP span (OpenTelemetry semantic conventions).
-pub const HTTP_METHOD: &str = "http.request.method";
-/// See [`HTTP_METHOD`].
-pub const HTTP_STATUS: &str = "http.response.status_code";
-/// See [`HTTP_METHOD`].
-pub const URL_PATH: &str = "url.path";
+pub use super::http_names::{HTTP_METHOD, HTTP_STATUS, URL_PATH};
 
 /// Which tracer the store runs with.
 #[derive(Clone)]

@@ -8,25 +8,23 @@
 //! [`workload`] (clients), [`node`] (one process), [`process`] and [`run`]
 //! (the whole demo), [`traces`] (reading the spans back). [`instrument`] lets
 //! the same code run under ringside, tracing off or the OpenTelemetry SDK
-//! (`otel`, feature `otel`) for `ringside bench` ([`bench`],
-//! [`bench_store`], [`bench_report`]).
+//! (`otel`, feature `otel`) for `ringside bench` ([`bench`]).
 
-pub mod bench;
-pub mod bench_report;
-pub mod bench_store;
+pub mod rpc;
+pub mod link;
+pub mod metadata;
 pub mod data;
 pub mod gateway;
 pub mod http;
-pub mod instrument;
-pub mod link;
-pub mod metadata;
+pub mod workload;
 pub mod node;
+pub mod process;
+pub mod run;
+pub mod traces;
+pub mod instrument;
+pub mod http_names;
 #[cfg(feature = "otel")]
 pub mod otel;
-pub mod process;
+pub mod bench;
 pub mod rng;
-pub mod rpc;
-pub mod run;
 pub mod signals;
-pub mod traces;
-pub mod workload;

@@ -21,7 +21,7 @@ use prost::Message as _;
 use ringside::trace::storage::{self, DataOp, FileOp, MetadataOp, MetadataResult};
 use ringside::trace::{SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
 
-use super::instrument::{HTTP_METHOD, URL_PATH};
+use super::http_names::{HTTP_METHOD, URL_PATH};
 
 /// The SDK's tracer, its provider, and a count of spans started.
 #[derive(Clone)]

@@ -11,29 +11,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use ringside::trace::storage::FileOp;
 
-use super::bench::{Target, Tracings};
-use super::data::{Chunks, DataNode, Faults};
-use super::gateway::Gateway;
-use super::http;
-use super::instrument::Tracing;
-use super::link::{self, Handler, Link, LocalLink, TcpLink};
-use super::metadata::Metadata;
+use super::model::Target;
+use super::tracings::Tracings;
+use crate::data::{Chunks, DataNode, Faults};
+use crate::gateway::Gateway;
+use crate::http;
+use crate::instrument::Tracing;
+use crate::link::{self, Handler, Link, LocalLink, TcpLink};
+use crate::metadata::Metadata;
 
 /// The store under test and how clients reach it.
-pub struct Store {
+pub struct FileStore {
     gateway: Arc<Gateway>,
     /// The gateway's HTTP address (store target only).
     http: Option<SocketAddr>,
 }
 
-impl Store {
+impl FileStore {
     /// Builds the store for `target` with the tracings `t`.
     pub fn build(
         target: Target,
         t: &Tracings,
         dir: &Path,
         stop: Arc<AtomicBool>,
-    ) -> anyhow::Result<Store> {
+    ) -> anyhow::Result<FileStore> {
         let metadata: Arc<dyn Handler> = Arc::new(Metadata::new(t.metadata.clone(), 3));
         let mut nodes: Vec<Arc<dyn Handler>> = Vec::new();
         for (i, tracing) in t.data.iter().enumerate() {
@@ -79,7 +80,7 @@ impl Store {
             });
             Some(addr)
         };
-        Ok(Store { gateway, http })
+        Ok(FileStore { gateway, http })
     }
 }
 
@@ -92,7 +93,7 @@ const LOOP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 /// One client request under its root span: over HTTP to the gateway (store)
 /// or a call of the gateway's storage logic (loop). True if it succeeded.
 pub fn request(
-    store: &Store,
+    store: &FileStore,
     client: &Tracing,
     agent: &ureq::Agent,
     op: FileOp,
