@@ -1,6 +1,6 @@
 //! The local trace store: spans in one SQLite file, written by the sidecar's
 //! SQLite exporter ([`crate::export::sqlite`]) and read by the analysis
-//! commands ([`crate::analyze`]).
+//! commands ([`crate::analyze`], whose `input::sqlite` reads it).
 //!
 //! The file is in WAL mode, so readers never block the writer. Every export
 //! call is one transaction that also records the spool cursor, so a crash
@@ -16,7 +16,6 @@ use rusqlite::{Connection, OpenFlags};
 use crate::sidecar::spans::Resource;
 
 pub mod generate;
-pub mod read;
 pub mod schema;
 mod write;
 
