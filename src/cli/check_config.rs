@@ -94,7 +94,7 @@ pub fn summary(c: &Config) -> String {
                     path.display()
                 )
             }
-            ExporterConfig::Sqlite { path } => format!("sqlite {}", path.display()),
+            ExporterConfig::Sqlite { path, .. } => format!("sqlite {}", path.display()),
             ExporterConfig::Console {} => "console".to_string(),
         };
         line(&format!("exporters[{i}]"), &text);

@@ -80,9 +80,11 @@ impl ConfigArgs {
             });
         }
         if let Some(p) = &self.store {
-            config
-                .exporters
-                .push(ExporterConfig::Sqlite { path: p.clone() });
+            config.exporters.push(ExporterConfig::Sqlite {
+                path: p.clone(),
+                max_age_s: 0,
+                max_bytes: 0,
+            });
         }
         if self.console {
             config.exporters.push(ExporterConfig::Console {});

@@ -96,9 +96,14 @@ pub fn build_all(
                 &otlp::OtlpSettings::from_config(e, config.batch.max_bytes)?,
             )?)),
             ExporterConfig::Console {} => out.push(Box::new(console::ConsoleExporter::new())),
-            ExporterConfig::Sqlite { path } => {
-                out.push(Box::new(sqlite::SqliteExporter::open(path)?))
-            }
+            ExporterConfig::Sqlite {
+                path,
+                max_age_s,
+                max_bytes,
+            } => out.push(Box::new(
+                sqlite::SqliteExporter::open(path)?
+                    .with_retention(sqlite::retention(*max_age_s, *max_bytes)),
+            )),
         }
     }
     Ok(out)

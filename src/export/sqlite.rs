@@ -7,19 +7,45 @@
 //! after it. A batch handed out again anyway (cursor not past the stored one)
 //! is acknowledged without being written, and spans already present (same
 //! trace and span id) are ignored.
+//!
+//! Retention ([`crate::store::retention`]): before each write, traces older
+//! than `max_age_s` or beyond `max_bytes` are deleted, oldest first, in
+//! transactions of a few milliseconds, for at most twice the time the last
+//! write took (at least [`PRUNE_MIN`], at most [`PRUNE_MAX`]): pruning keeps
+//! pace with writing and never holds an export up for long.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{ExportError, ExportOutcome, Exporter};
 use crate::sidecar::spans::SpanBatch;
 use crate::sidecar::spool::SpoolCursor;
+use crate::store::retention::{RETENTION_STATS, Retention};
 use crate::store::{Store, StoreError};
+
+/// Least time given to pruning before a write.
+pub const PRUNE_MIN: Duration = Duration::from_millis(10);
+/// Most time given to pruning before a write (half the default batch
+/// timeout).
+pub const PRUNE_MAX: Duration = Duration::from_millis(100);
+
+/// The retention of the configuration's `max_age_s` and `max_bytes` (0: no
+/// limit).
+pub fn retention(max_age_s: u64, max_bytes: u64) -> Retention {
+    Retention {
+        max_age: (max_age_s > 0).then(|| Duration::from_secs(max_age_s)),
+        max_bytes: (max_bytes > 0).then_some(max_bytes),
+    }
+}
 
 /// Writes spans into the store at one path.
 #[derive(Debug)]
 pub struct SqliteExporter {
     path: PathBuf,
     store: Store,
+    retention: Retention,
+    /// How long the last write took.
+    last_write: Duration,
 }
 
 impl SqliteExporter {
@@ -30,7 +56,33 @@ impl SqliteExporter {
         Ok(SqliteExporter {
             path: path.to_owned(),
             store,
+            retention: Retention::default(),
+            last_write: Duration::ZERO,
         })
+    }
+
+    /// Deletes what `retention` does not keep, before each write.
+    pub fn with_retention(mut self, retention: Retention) -> SqliteExporter {
+        self.retention = retention;
+        self
+    }
+
+    /// Prunes for a bounded time; a failure is counted and logged, and the
+    /// write goes on (it may be what frees the disk next time).
+    fn prune(&mut self) {
+        if self.retention.is_unlimited() {
+            return;
+        }
+        let budget = (2 * self.last_write).clamp(PRUNE_MIN, PRUNE_MAX);
+        if let Err(e) = self
+            .store
+            .prune(&self.retention, ringside::clock::unix_ns(), budget)
+        {
+            RETENTION_STATS
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            log::warn!("sqlite exporter: {}: retention: {e}", self.path.display());
+        }
     }
 }
 
@@ -50,7 +102,11 @@ impl Exporter for SqliteExporter {
         batches: &[SpanBatch],
         cursor: SpoolCursor,
     ) -> Result<ExportOutcome, ExportError> {
-        match self.store.write(batches, cursor) {
+        self.prune();
+        let started = Instant::now();
+        let written = self.store.write(batches, cursor);
+        self.last_write = started.elapsed();
+        match written {
             Ok(w) => Ok(ExportOutcome {
                 accepted: w.inserted + w.duplicates,
                 rejected: w.invalid,

@@ -148,6 +148,14 @@ pub enum ExporterConfig {
     Sqlite {
         /// The database file.
         path: PathBuf,
+        /// Delete traces whose earliest span is older than this many
+        /// seconds, 0 = keep them forever.
+        #[serde(default)]
+        max_age_s: u64,
+        /// Delete the oldest traces while the store's data is larger than
+        /// this many bytes, 0 = no limit.
+        #[serde(default)]
+        max_bytes: u64,
     },
     /// One line per span on standard output.
     Console {},
@@ -456,7 +464,7 @@ fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
                 return Err(fault(key("keep"), "must be at least 1"));
             }
         }
-        ExporterConfig::Sqlite { path } => {
+        ExporterConfig::Sqlite { path, .. } => {
             if path.as_os_str().is_empty() {
                 return Err(fault(key("path"), "must not be empty"));
             }
