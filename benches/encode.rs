@@ -11,8 +11,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use ringside::record::{Record, SpanKind, Value};
+use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::export::otlp::{encode_json, encode_proto};
-use ringside_agent::sidecar::spans::{Resource, SpanBatch};
 
 const SPANS: usize = 8192;
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ringside::record::{Record, SpanKind, StatusCode, Value};
+use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::sidecar::config::{SamplingConfig, TailConfig};
 use ringside_agent::sidecar::sample::Sampler;
-use ringside_agent::sidecar::spans::{Resource, SpanBatch};
 
 const SPANS: usize = 8192;
 

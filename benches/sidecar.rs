@@ -15,11 +15,11 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ringside::record::{Record, SpanKind, Value};
 use ringside::ring::Ring;
+use ringside_agent::batch::SpanBatch;
 use ringside_agent::export::otlp::{encode_json, encode_proto};
 use ringside_agent::sidecar::config::SamplingConfig;
 use ringside_agent::sidecar::sample::Sampler;
 use ringside_agent::sidecar::source::Source;
-use ringside_agent::sidecar::spans::SpanBatch;
 use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 
 const SPANS: usize = 1 << 16;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ringside::record::{Record, Value};
-use ringside_agent::sidecar::spans::{Resource, SpanBatch};
+use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 
 const BATCHES: u64 = 64;

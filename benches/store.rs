@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ringside_agent::analyze::input::{Input, SpanQuery};
 use ringside_agent::analyze::stats;
 use ringside_agent::analyze::tree::Trace;
-use ringside_agent::sidecar::spool::SpoolCursor;
+use ringside_agent::batch::SpoolCursor;
 use ringside_agent::store::{Store, generate};
 
 /// 71 429 traces of 14 spans.

@@ -11,9 +11,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use ringside_agent::batch::SpoolCursor;
 use ringside_agent::export::Exporter;
 use ringside_agent::export::jsonl::JsonlExporter;
-use ringside_agent::sidecar::spool::SpoolCursor;
 use ringside_agent::store::{Store, generate};
 
 fn main() -> anyhow::Result<()> {

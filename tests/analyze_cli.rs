@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use ringside_agent::analyze::input::{AttrSelection, Input, SpanQuery};
+use ringside_agent::batch::SpoolCursor;
 use ringside_agent::export::Exporter;
 use ringside_agent::export::jsonl::JsonlExporter;
-use ringside_agent::sidecar::spool::SpoolCursor;
 use ringside_agent::store::{Store, generate};
 
 const TRACES: usize = 120;

@@ -1,7 +1,7 @@
 //! The shipped `systemd/ringside.toml` is the built-in default, and names
 //! every key, so the two cannot drift.
 
-use ringside_agent::sidecar::config::{Config, ExporterConfig};
+use ringside_agent::sidecar::config::{Config, ExporterConfig, JsonlConfig, OtlpConfig};
 
 const SHIPPED: &str = include_str!("../systemd/ringside.toml");
 
@@ -82,22 +82,22 @@ fn exporter_examples_parse_and_validate() {
     assert_eq!(kinds, ["otlp", "jsonl", "sqlite", "console"]);
     // The examples show each exporter's defaults.
     match &c.exporters[0] {
-        ExporterConfig::Otlp {
+        ExporterConfig::Otlp(OtlpConfig {
             protocol,
             compression,
             timeout_ms,
             ..
-        } => {
+        }) => {
             let d = Config::from_toml(
                 "[[exporters]]\nkind = \"otlp\"\nendpoint = \"http://x/v1/traces\"\n",
             )
             .unwrap();
-            let ExporterConfig::Otlp {
+            let ExporterConfig::Otlp(OtlpConfig {
                 protocol: p,
                 compression: co,
                 timeout_ms: t,
                 ..
-            } = &d.exporters[0]
+            }) = &d.exporters[0]
             else {
                 unreachable!()
             };
@@ -107,16 +107,16 @@ fn exporter_examples_parse_and_validate() {
     }
     let d = Config::from_toml("[[exporters]]\nkind = \"jsonl\"\npath = \"/x\"\n").unwrap();
     let (
-        ExporterConfig::Jsonl {
+        ExporterConfig::Jsonl(JsonlConfig {
             rotate_bytes: a,
             keep: b,
             ..
-        },
-        ExporterConfig::Jsonl {
+        }),
+        ExporterConfig::Jsonl(JsonlConfig {
             rotate_bytes: x,
             keep: y,
             ..
-        },
+        }),
     ) = (&c.exporters[1], &d.exporters[0])
     else {
         panic!("jsonl expected")

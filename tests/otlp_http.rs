@@ -15,11 +15,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use otlp_support::*;
 use prost::Message;
 use ringside::record::Record;
+use ringside_agent::batch::SpanBatch;
+use ringside_agent::batch::SpoolCursor;
 use ringside_agent::export::otlp::http::{Compression, Protocol};
 use ringside_agent::export::otlp::{OtlpHttpExporter, OtlpSettings, encode_proto};
 use ringside_agent::export::{ExportError, ExportOutcome, Exporter};
-use ringside_agent::sidecar::spans::SpanBatch;
-use ringside_agent::sidecar::spool::SpoolCursor;
 
 fn exporter(settings: &OtlpSettings) -> OtlpHttpExporter {
     OtlpHttpExporter::new(settings).expect("valid settings")

@@ -6,8 +6,8 @@ mod otlp_support;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use ringside::record::{Record, Value};
+use ringside_agent::batch::SpanBatch;
 use ringside_agent::export::otlp::encode_json;
-use ringside_agent::sidecar::spans::SpanBatch;
 use serde_json::json;
 
 use otlp_support::*;

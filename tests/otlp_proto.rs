@@ -5,8 +5,8 @@ mod otlp_support;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use ringside_agent::batch::SpanBatch;
 use ringside_agent::export::otlp::encode_proto;
-use ringside_agent::sidecar::spans::SpanBatch;
 
 use otlp_support::*;
 

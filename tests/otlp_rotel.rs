@@ -13,11 +13,11 @@ mod otlp_support;
 mod rotel_support;
 
 use otlp_support::*;
+use ringside_agent::batch::SpanBatch;
+use ringside_agent::batch::SpoolCursor;
 use ringside_agent::export::otlp::http::{Compression, Protocol};
 use ringside_agent::export::otlp::{OtlpHttpExporter, OtlpSettings};
 use ringside_agent::export::{ExportError, ExportOutcome, Exporter};
-use ringside_agent::sidecar::spans::SpanBatch;
-use ringside_agent::sidecar::spool::SpoolCursor;
 use rotel_support::Rotel;
 
 fn span_count(batches: &[SpanBatch]) -> u64 {

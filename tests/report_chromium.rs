@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringside::record::{Record, SpanKind, StatusCode};
-use ringside_agent::sidecar::spans::{Resource, SpanBatch};
-use ringside_agent::sidecar::spool::SpoolCursor;
+use ringside_agent::batch::SpoolCursor;
+use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::store::{Store, generate};
 
 const CHROMIUM: &str = "chromium";

@@ -27,8 +27,8 @@ use common::*;
 use fake_otlp::{FakeReceiver, Reply};
 use ringside::record::{Record, SpanKind, Value};
 use ringside::ring::Ring;
+use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::export::otlp::encode_proto;
-use ringside_agent::sidecar::spans::{Resource, SpanBatch};
 use rotel_support::Rotel;
 
 const BATCH: usize = 8192;

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use ringside_agent::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
+use ringside_agent::sidecar::config::{
+    Config, DEFAULT_PATH, ExporterConfig, JsonlConfig, OtlpConfig, SqliteConfig,
+};
 
 use super::config_args::ConfigArgs;
 
@@ -71,31 +73,33 @@ pub fn summary(c: &Config) -> String {
     }
     for (i, e) in c.exporters.iter().enumerate() {
         let text = match e {
-            ExporterConfig::Otlp {
+            ExporterConfig::Otlp(OtlpConfig {
                 endpoint,
                 protocol,
                 compression,
                 headers,
                 timeout_ms,
-            } => {
+            }) => {
                 let names: Vec<&str> = headers.keys().map(String::as_str).collect();
                 format!(
                     "otlp {endpoint} protocol={protocol} compression={compression} timeout_ms={timeout_ms} headers=[{}]",
                     names.join(",")
                 )
             }
-            ExporterConfig::Jsonl {
+            ExporterConfig::Jsonl(JsonlConfig {
                 path,
                 rotate_bytes,
                 keep,
-            } => {
+            }) => {
                 format!(
                     "jsonl {} rotate_bytes={rotate_bytes} keep={keep}",
                     path.display()
                 )
             }
-            ExporterConfig::Sqlite { path, .. } => format!("sqlite {}", path.display()),
-            ExporterConfig::Console {} => "console".to_string(),
+            ExporterConfig::Sqlite(SqliteConfig { path, .. }) => {
+                format!("sqlite {}", path.display())
+            }
+            ExporterConfig::Console(_) => "console".to_string(),
         };
         line(&format!("exporters[{i}]"), &text);
     }

@@ -9,7 +9,7 @@ use super::exit::BadInput;
 use ringside_agent::analyze::input::{Input, LoadError, Loaded, Skipped, SpanQuery};
 use ringside_agent::analyze::model::{TraceId, parse_trace_id};
 use ringside_agent::analyze::time::{now_ns, parse_instant};
-use ringside_agent::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
+use ringside_agent::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig, SqliteConfig};
 
 /// `println!` that does not panic when stdout is closed (`ringside stats |
 /// head`): what cannot be written is dropped.
@@ -57,7 +57,7 @@ impl InputArgs {
             .exporters
             .iter()
             .find_map(|e| match e {
-                ExporterConfig::Sqlite { path, .. } => Some(path.clone()),
+                ExporterConfig::Sqlite(SqliteConfig { path, .. }) => Some(path.clone()),
                 _ => None,
             })
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE)))

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::exit::BadInput;
-use ringside_agent::sidecar::config::{Config, DEFAULT_PATH, ExporterConfig};
+use ringside_agent::sidecar::config::{
+    Config, DEFAULT_PATH, ExporterConfig, JsonlConfig, OtlpConfig, SqliteConfig,
+};
 
 /// Options shared by `run` and `check-config`: where the configuration comes
 /// from and the flags that override it.
@@ -64,30 +66,30 @@ impl ConfigArgs {
             config.spool.dir = d.clone();
         }
         if let Some(p) = &self.jsonl {
-            config.exporters.push(ExporterConfig::Jsonl {
+            config.exporters.push(ExporterConfig::Jsonl(JsonlConfig {
                 path: p.clone(),
                 rotate_bytes: 0,
                 keep: 1,
-            });
+            }));
         }
         if let Some(url) = &self.otlp_endpoint {
-            config.exporters.push(ExporterConfig::Otlp {
+            config.exporters.push(ExporterConfig::Otlp(OtlpConfig {
                 endpoint: url.clone(),
                 protocol: "protobuf".into(),
                 compression: "none".into(),
                 headers: Default::default(),
                 timeout_ms: 10_000,
-            });
+            }));
         }
         if let Some(p) = &self.store {
-            config.exporters.push(ExporterConfig::Sqlite {
-                path: p.clone(),
-                max_age_s: 0,
-                max_bytes: 0,
-            });
+            config
+                .exporters
+                .push(ExporterConfig::Sqlite(SqliteConfig::at(p.clone())));
         }
         if self.console {
-            config.exporters.push(ExporterConfig::Console {});
+            config
+                .exporters
+                .push(ExporterConfig::Console(Default::default()));
         }
         if let Some(l) = &self.metrics_listen {
             config.metrics.listen = l.clone();

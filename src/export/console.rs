@@ -14,9 +14,14 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::{ExportError, ExportOutcome, Exporter};
-use crate::sidecar::spans::SpanBatch;
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::SpanBatch;
+use crate::batch::SpoolCursor;
 use ringside::record::{EntryView, RecordView, StatusCode, Value};
+
+/// The `[[exporters]]` entry of kind `console`: it has no settings.
+#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {}
 
 /// Writes one line per span to standard output (or another writer).
 pub struct ConsoleExporter {
@@ -173,7 +178,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::sidecar::spans::Resource;
+    use crate::batch::Resource;
     use ringside::record::{Record, SpanKind};
 
     /// A writer the test can read back.

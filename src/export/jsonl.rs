@@ -12,8 +12,29 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::{ExportError, ExportOutcome, Exporter};
-use crate::sidecar::spans::SpanBatch;
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::SpanBatch;
+use crate::batch::SpoolCursor;
+
+/// The `[[exporters]]` entry of kind `jsonl`.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlConfig {
+    /// The file.
+    pub path: PathBuf,
+    /// Rotate when the file reaches this size in bytes, 0 = never.
+    #[serde(default = "default_rotate_bytes")]
+    pub rotate_bytes: u64,
+    /// Rotated files kept.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_rotate_bytes() -> u64 {
+    256 << 20
+}
+fn default_keep() -> usize {
+    4
+}
 
 /// Writes OTLP/JSON lines to a file.
 pub struct JsonlExporter {

@@ -8,8 +8,8 @@ pub mod console;
 pub mod jsonl;
 pub mod sqlite;
 
-use crate::sidecar::spans::SpanBatch;
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::SpanBatch;
+use crate::batch::SpoolCursor;
 
 /// What an export call achieved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,37 +74,3 @@ pub trait Exporter: Send {
 }
 
 pub mod otlp;
-
-/// Builds the exporters the configuration names.
-pub fn build_all(
-    config: &crate::sidecar::config::Config,
-) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
-    use crate::sidecar::config::ExporterConfig;
-    let mut out: Vec<Box<dyn Exporter>> = Vec::new();
-    for e in &config.exporters {
-        match e {
-            ExporterConfig::Jsonl {
-                path,
-                rotate_bytes,
-                keep,
-            } => out.push(Box::new(jsonl::JsonlExporter::new(
-                path,
-                *rotate_bytes,
-                *keep,
-            ))),
-            ExporterConfig::Otlp { .. } => out.push(Box::new(otlp::OtlpHttpExporter::new(
-                &otlp::OtlpSettings::from_config(e, config.batch.max_bytes)?,
-            )?)),
-            ExporterConfig::Console {} => out.push(Box::new(console::ConsoleExporter::new())),
-            ExporterConfig::Sqlite {
-                path,
-                max_age_s,
-                max_bytes,
-            } => out.push(Box::new(
-                sqlite::SqliteExporter::open(path)?
-                    .with_retention(sqlite::retention(*max_age_s, *max_bytes)),
-            )),
-        }
-    }
-    Ok(out)
-}

@@ -18,25 +18,50 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{ExportError, ExportOutcome, Exporter};
-use crate::sidecar::spans::SpanBatch;
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::{SpanBatch, SpoolCursor};
 use crate::store::retention::{RETENTION_STATS, Retention};
 use crate::store::{Store, StoreError};
+
+/// The `[[exporters]]` entry of kind `sqlite`.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// The database file.
+    pub path: PathBuf,
+    /// Delete traces whose earliest span is older than this many seconds,
+    /// 0 = keep them forever.
+    #[serde(default)]
+    pub max_age_s: u64,
+    /// Delete the oldest traces while the store's data is larger than this
+    /// many bytes, 0 = no limit.
+    #[serde(default)]
+    pub max_bytes: u64,
+}
+
+impl SqliteConfig {
+    /// A store at `path`, kept forever.
+    pub fn at(path: PathBuf) -> SqliteConfig {
+        SqliteConfig {
+            path,
+            max_age_s: 0,
+            max_bytes: 0,
+        }
+    }
+
+    /// The retention these settings ask for.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            max_age: (self.max_age_s > 0).then(|| Duration::from_secs(self.max_age_s)),
+            max_bytes: (self.max_bytes > 0).then_some(self.max_bytes),
+        }
+    }
+}
 
 /// Least time given to pruning before a write.
 pub const PRUNE_MIN: Duration = Duration::from_millis(10);
 /// Most time given to pruning before a write (half the default batch
 /// timeout).
 pub const PRUNE_MAX: Duration = Duration::from_millis(100);
-
-/// The retention of the configuration's `max_age_s` and `max_bytes` (0: no
-/// limit).
-pub fn retention(max_age_s: u64, max_bytes: u64) -> Retention {
-    Retention {
-        max_age: (max_age_s > 0).then(|| Duration::from_secs(max_age_s)),
-        max_bytes: (max_bytes > 0).then_some(max_bytes),
-    }
-}
 
 /// Writes spans into the store at one path.
 #[derive(Debug)]
@@ -59,6 +84,11 @@ impl SqliteExporter {
             retention: Retention::default(),
             last_write: Duration::ZERO,
         })
+    }
+
+    /// Opens the store `config` names, with its retention.
+    pub fn from_config(config: &SqliteConfig) -> anyhow::Result<SqliteExporter> {
+        Ok(SqliteExporter::open(&config.path)?.with_retention(config.retention()))
     }
 
     /// Deletes what `retention` does not keep, before each write.
@@ -129,7 +159,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::sidecar::spans::Resource;
+    use crate::batch::Resource;
     use ringside::record::{Record, StatusCode};
 
     fn record(trace: u8, span: u8, parent: Option<u8>, start: u64, end: u64) -> Record {

@@ -9,8 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::config::BatchConfig;
+use super::config::{BatchConfig, Config, ExporterConfig};
 use super::spool::{Spool, SpoolReader};
+use crate::export::console::ConsoleExporter;
+use crate::export::jsonl::JsonlExporter;
+use crate::export::otlp::{OtlpHttpExporter, OtlpSettings};
+use crate::export::sqlite::SqliteExporter;
 use crate::export::{ExportError, Exporter};
 
 /// Longest a batch is retried before it is dropped and counted.
@@ -18,6 +22,26 @@ pub const MAX_RETRY_ELAPSED: Duration = Duration::from_secs(300);
 /// How long exporters may keep sending after a stop was requested; what is left
 /// stays in the spool for the next start.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Builds the exporters the configuration names, in its order.
+pub fn build_exporters(config: &Config) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
+    let mut out: Vec<Box<dyn Exporter>> = Vec::new();
+    for e in &config.exporters {
+        match e {
+            ExporterConfig::Jsonl(c) => out.push(Box::new(JsonlExporter::new(
+                &c.path,
+                c.rotate_bytes,
+                c.keep,
+            ))),
+            ExporterConfig::Otlp(c) => out.push(Box::new(OtlpHttpExporter::new(
+                &OtlpSettings::from_config(c, config.batch.max_bytes)?,
+            )?)),
+            ExporterConfig::Console(_) => out.push(Box::new(ConsoleExporter::new())),
+            ExporterConfig::Sqlite(c) => out.push(Box::new(SqliteExporter::from_config(c)?)),
+        }
+    }
+    Ok(out)
+}
 
 /// Counters of one exporter, read by the metrics endpoint.
 #[derive(Default, Debug)]

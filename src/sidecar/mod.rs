@@ -12,5 +12,4 @@ pub mod owners;
 pub mod run;
 pub mod sample;
 pub mod source;
-pub mod spans;
 pub mod spool;

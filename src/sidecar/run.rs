@@ -19,8 +19,8 @@ use super::deliver::Delivery;
 use super::metrics::MetricsServer;
 use super::sample::Sampler;
 use super::source::Source;
-use super::spans::SpanBatch;
 use super::spool::{Spool, SpoolLimits};
+use crate::batch::SpanBatch;
 use status::{Snapshot, Status};
 
 mod os;
@@ -126,7 +126,7 @@ impl Sidecar {
             },
         )
         .with_context(|| format!("cannot open spool {}", config.spool.dir.display()))?;
-        let exporters = crate::export::build_all(&config)?;
+        let exporters = super::deliver::build_exporters(&config)?;
         let sampler = Sampler::new(&config.sampling);
         let status = Status::new();
         let metrics = start_metrics(&config.metrics.listen, &status)?;

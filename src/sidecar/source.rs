@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::spans::{Resource, SpanBatch};
+use crate::batch::{Resource, SpanBatch};
 use ringside::clock::TickConverter;
 use ringside::record::{Record, RecordView};
 use ringside::ring::{Consumer, OpenError, RingStats};

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::sidecar::spans::{Resource, SpanBatch};
+use crate::batch::{Resource, SpanBatch};
 use ringside::record::{Record, SpanKind, StatusCode, Value};
 
 /// Spans per generated trace.

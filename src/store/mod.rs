@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::sidecar::spans::Resource;
+use crate::batch::Resource;
 
 pub mod generate;
 pub mod retention;

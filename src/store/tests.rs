@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use super::*;
 use crate::analyze::input::{AttrSelection, Input, SpanQuery};
 use crate::analyze::model::AttrValue;
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::SpoolCursor;
 
 fn tempdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

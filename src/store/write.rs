@@ -7,8 +7,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::schema::{META_CURSOR_OFFSET, META_CURSOR_SEGMENT};
 use super::{Store, StoreError};
-use crate::sidecar::spans::{Resource, SpanBatch};
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::SpoolCursor;
+use crate::batch::{Resource, SpanBatch};
 use ringside::record::{AttrView, EntryView, RecordView, Value};
 use ringside::trace::context::hex;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use ringside::record::{EntryView, Record, RecordView, SpanKind, StatusCode, Value};
-use ringside_agent::sidecar::spans::{Resource, SpanBatch};
+use ringside_agent::batch::{Resource, SpanBatch};
 
 /// Unix ns used as the base time of the sample spans.
 pub const T0: u64 = 1_764_000_000_123_456_789;

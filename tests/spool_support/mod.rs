@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ringside::record::{Record, Value};
-use ringside_agent::sidecar::spans::{Resource, SpanBatch};
+use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::sidecar::spool::{SpoolCursor, SpoolReader};
 
 /// A fresh, empty directory, removed when dropped.

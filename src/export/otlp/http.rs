@@ -30,12 +30,12 @@ use anyhow::{Context, bail};
 use ureq::http::{HeaderName, HeaderValue, Uri};
 
 use super::Chunk;
+use crate::batch::SpanBatch;
+use crate::batch::SpoolCursor;
 use crate::export::{ExportError, ExportOutcome, Exporter};
-use crate::sidecar::spans::SpanBatch;
-use crate::sidecar::spool::SpoolCursor;
 
 pub use response::parse_retry_after;
-pub use settings::{Compression, OtlpSettings, Protocol};
+pub use settings::{Compression, OtlpConfig, OtlpSettings, Protocol};
 
 /// Spans of one export call already delivered by earlier requests.
 struct Progress {

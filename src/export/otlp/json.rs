@@ -10,7 +10,7 @@ use super::{
     Chunk, ResourceGroup, ResourceValue, SCOPE_NAME, SCOPE_VERSION, TRUNCATED_ATTR, chunks, group,
     hex_id, nested_truncations, resource_attrs, span_flags, span_has_truncation, span_truncations,
 };
-use crate::sidecar::spans::SpanBatch;
+use crate::batch::SpanBatch;
 use ringside::record::{AttrIter, EntryView, RecordView, StatusCode, Value};
 
 /// Appends `batches` to `out` as one OTLP/JSON `ExportTraceServiceRequest`

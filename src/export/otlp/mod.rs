@@ -32,11 +32,11 @@ pub mod http;
 pub mod json;
 pub mod proto;
 
-pub use http::{OtlpHttpExporter, OtlpSettings};
+pub use http::{OtlpConfig, OtlpHttpExporter, OtlpSettings};
 pub use json::encode_json;
 pub use proto::encode_proto;
 
-use crate::sidecar::spans::{Resource, SpanBatch};
+use crate::batch::{Resource, SpanBatch};
 use ringside::record::{AttrView, EntryView, Record, RecordView};
 
 /// Instrumentation scope name of every span ringside exports.

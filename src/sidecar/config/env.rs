@@ -22,9 +22,7 @@
 //! ring's `service.name` is the one its writer gave. A sidecar-wide name
 //! would relabel every daemon's spans as one service.
 
-use super::{
-    Config, ConfigError, ExporterConfig, default_compression, default_protocol, default_timeout_ms,
-};
+use super::{Config, ConfigError, ExporterConfig, OtlpConfig};
 
 const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
@@ -113,24 +111,20 @@ pub fn apply_env(
         && !config
             .exporters
             .iter()
-            .any(|e| matches!(e, ExporterConfig::Otlp { .. }))
+            .any(|e| matches!(e, ExporterConfig::Otlp(_)))
     {
-        config.exporters.push(ExporterConfig::Otlp {
-            endpoint: String::new(),
-            protocol: default_protocol(),
-            compression: default_compression(),
-            headers: Default::default(),
-            timeout_ms: default_timeout_ms(),
-        });
+        config
+            .exporters
+            .push(ExporterConfig::Otlp(OtlpConfig::default()));
     }
     for exporter in &mut config.exporters {
-        if let ExporterConfig::Otlp {
+        if let ExporterConfig::Otlp(OtlpConfig {
             endpoint: e,
             protocol: p,
             compression: c,
             headers: h,
             timeout_ms: t,
-        } = exporter
+        }) = exporter
         {
             if let Some((_, url)) = &endpoint {
                 e.clone_from(url);

@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::export::console::ConsoleConfig;
+pub use crate::export::jsonl::JsonlConfig;
+pub use crate::export::otlp::OtlpConfig;
+pub use crate::export::sqlite::SqliteConfig;
+
 /// Where the configuration file is looked for when none is given.
 pub const DEFAULT_PATH: &str = "/etc/ringside/ringside.toml";
 
@@ -112,79 +117,29 @@ pub struct BatchConfig {
     pub timeout_ms: u64,
 }
 
-/// One `[[exporters]]` entry.
+/// One `[[exporters]]` entry: its `kind`, and the settings of that kind,
+/// which each exporter defines beside its code.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ExporterConfig {
     /// OTLP over HTTP.
-    Otlp {
-        /// Full URL of the traces endpoint (`.../v1/traces`).
-        endpoint: String,
-        /// `protobuf` or `json`.
-        #[serde(default = "default_protocol")]
-        protocol: String,
-        /// `none` or `gzip`.
-        #[serde(default = "default_compression")]
-        compression: String,
-        /// Extra HTTP headers (authentication).
-        #[serde(default)]
-        headers: std::collections::BTreeMap<String, String>,
-        /// Request timeout in milliseconds.
-        #[serde(default = "default_timeout_ms")]
-        timeout_ms: u64,
-    },
+    Otlp(OtlpConfig),
     /// OTLP-JSON lines in a local file.
-    Jsonl {
-        /// The file.
-        path: PathBuf,
-        /// Rotate when the file reaches this size in bytes, 0 = never.
-        #[serde(default = "default_rotate_bytes")]
-        rotate_bytes: u64,
-        /// Rotated files kept.
-        #[serde(default = "default_keep")]
-        keep: usize,
-    },
+    Jsonl(JsonlConfig),
     /// The local SQLite trace store.
-    Sqlite {
-        /// The database file.
-        path: PathBuf,
-        /// Delete traces whose earliest span is older than this many
-        /// seconds, 0 = keep them forever.
-        #[serde(default)]
-        max_age_s: u64,
-        /// Delete the oldest traces while the store's data is larger than
-        /// this many bytes, 0 = no limit.
-        #[serde(default)]
-        max_bytes: u64,
-    },
+    Sqlite(SqliteConfig),
     /// One line per span on standard output.
-    Console {},
-}
-
-fn default_protocol() -> String {
-    "protobuf".into()
-}
-fn default_compression() -> String {
-    "none".into()
-}
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_rotate_bytes() -> u64 {
-    256 << 20
-}
-fn default_keep() -> usize {
-    4
+    Console(ConsoleConfig),
 }
 
 impl ExporterConfig {
     /// The exporter's name in logs, metrics and cursor files.
     pub fn name(&self) -> &'static str {
         match self {
-            ExporterConfig::Otlp { .. } => "otlp",
-            ExporterConfig::Jsonl { .. } => "jsonl",
-            ExporterConfig::Sqlite { .. } => "sqlite",
-            ExporterConfig::Console {} => "console",
+            ExporterConfig::Otlp(_) => "otlp",
+            ExporterConfig::Jsonl(_) => "jsonl",
+            ExporterConfig::Sqlite(_) => "sqlite",
+            ExporterConfig::Console(_) => "console",
         }
     }
 }
@@ -427,13 +382,13 @@ impl Config {
 fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
     let key = |k: &str| format!("exporters[{i}].{k}");
     match e {
-        ExporterConfig::Otlp {
+        ExporterConfig::Otlp(OtlpConfig {
             endpoint,
             protocol,
             compression,
             timeout_ms,
             ..
-        } => {
+        }) => {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
                 return Err(fault(
                     key("endpoint"),
@@ -456,7 +411,7 @@ fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
                 return Err(fault(key("timeout_ms"), "must be at least 1"));
             }
         }
-        ExporterConfig::Jsonl { path, keep, .. } => {
+        ExporterConfig::Jsonl(JsonlConfig { path, keep, .. }) => {
             if path.as_os_str().is_empty() {
                 return Err(fault(key("path"), "must not be empty"));
             }
@@ -464,12 +419,12 @@ fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
                 return Err(fault(key("keep"), "must be at least 1"));
             }
         }
-        ExporterConfig::Sqlite { path, .. } => {
+        ExporterConfig::Sqlite(SqliteConfig { path, .. }) => {
             if path.as_os_str().is_empty() {
                 return Err(fault(key("path"), "must not be empty"));
             }
         }
-        ExporterConfig::Console {} => {}
+        ExporterConfig::Console(_) => {}
     }
     Ok(())
 }

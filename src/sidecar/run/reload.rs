@@ -53,7 +53,7 @@ impl Sidecar {
     }
 
     fn restart_delivery(&mut self, config: &Config) -> anyhow::Result<()> {
-        let exporters = crate::export::build_all(config)?;
+        let exporters = crate::sidecar::deliver::build_exporters(config)?;
         if let Some(old) = self.delivery.take() {
             old.shutdown();
         }

@@ -43,8 +43,8 @@ pub mod tail;
 
 use std::time::Instant;
 
+use crate::batch::SpanBatch;
 use crate::sidecar::config::SamplingConfig;
-use crate::sidecar::spans::SpanBatch;
 use head::HeadVerdict;
 use rate::RateLimits;
 use ringside::record::Record;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Counters, Reason};
+use crate::batch::{Resource, SpanBatch};
 use crate::sidecar::config::TailConfig;
-use crate::sidecar::spans::{Resource, SpanBatch};
 use ringside::record::{Record, StatusCode};
 
 /// Most spans held at once over all traces (256 bytes each: 64 MiB).

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::sidecar::spans::{Resource, SpanBatch};
+use crate::batch::{Resource, SpanBatch};
 use ringside::record::{RECORD_SIZE, Record};
 
 /// First seven bytes of every segment file.

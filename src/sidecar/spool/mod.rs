@@ -64,20 +64,11 @@ use std::sync::Arc;
 
 pub use reader::SpoolReader;
 
-use crate::sidecar::spans::SpanBatch;
+use crate::batch::SpanBatch;
 use state::Shared;
 use writer::ActiveSegment;
 
-/// A position in the spool: everything before it was handed to an exporter.
-/// Ordered; `segment` is the segment file's sequence number, `offset` a byte
-/// offset inside it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SpoolCursor {
-    /// Segment sequence number.
-    pub segment: u64,
-    /// Byte offset in the segment.
-    pub offset: u64,
-}
+pub use crate::batch::SpoolCursor;
 
 /// Size limits of a spool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use super::state::{Located, ReaderState, Shared};
 use super::{ReadBatch, SpoolCursor};
 use bytemuck::Zeroable;
 
-use crate::sidecar::spans::{Resource, SpanBatch};
+use crate::batch::{Resource, SpanBatch};
 use ringside::record::{RECORD_SIZE, Record};
 
 /// Cursors returned by recent reads, remembered so that acknowledging one

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::format::{self, FILE_HEADER_LEN};
 use super::segment::segment_path;
 use super::{Spool, SpoolLimits};
-use crate::sidecar::spans::{Resource, SpanBatch};
+use crate::batch::{Resource, SpanBatch};
 use ringside::record::Record;
 
 fn sample_batch(n: usize) -> SpanBatch {

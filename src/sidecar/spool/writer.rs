@@ -11,7 +11,7 @@ use super::format;
 use super::segment::segment_path;
 use super::state::SegmentMeta;
 use super::{Spool, SpoolCursor};
-use crate::sidecar::spans::SpanBatch;
+use crate::batch::SpanBatch;
 use ringside::clock;
 
 /// The segment appends go to.

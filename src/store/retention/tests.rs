@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::sidecar::spool::SpoolCursor;
+use crate::batch::SpoolCursor;
 use crate::store::generate::{self, SPANS_PER_TRACE};
 
 const T0: u64 = 1_760_000_000_000_000_000;

@@ -5,7 +5,51 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::sidecar::config::ExporterConfig;
+use serde::Deserialize;
+
+/// The `[[exporters]]` entry of kind `otlp`, as written in the configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Full URL of the traces endpoint (`.../v1/traces`).
+    pub endpoint: String,
+    /// `protobuf` or `json`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// `none` or `gzip`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// Extra HTTP headers (authentication).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Request timeout in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for OtlpConfig {
+    /// No endpoint yet (`OTEL_EXPORTER_OTLP_ENDPOINT` fills it); every other
+    /// setting at its default.
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: String::new(),
+            protocol: default_protocol(),
+            compression: default_compression(),
+            headers: Default::default(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
+}
+
+fn default_protocol() -> String {
+    "protobuf".into()
+}
+fn default_compression() -> String {
+    "none".into()
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
 
 /// Wire format of a request body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,19 +117,16 @@ impl OtlpSettings {
     /// Settings from an `[[exporters]]` entry of kind `otlp`, with requests of
     /// at most `max_request_bytes` (the configuration's `batch.max_bytes`).
     pub fn from_config(
-        e: &ExporterConfig,
+        config: &OtlpConfig,
         max_request_bytes: usize,
     ) -> anyhow::Result<OtlpSettings> {
-        let ExporterConfig::Otlp {
+        let OtlpConfig {
             endpoint,
             protocol,
             compression,
             headers,
             timeout_ms,
-        } = e
-        else {
-            bail!("exporter {} is not an OTLP exporter", e.name());
-        };
+        } = config;
         let protocol = match protocol.as_str() {
             "protobuf" => Protocol::Protobuf,
             "json" => Protocol::Json,
@@ -116,7 +157,7 @@ mod tests {
 
     #[test]
     fn settings_come_from_the_otlp_config_entry() {
-        let e = ExporterConfig::Otlp {
+        let e = OtlpConfig {
             endpoint: "https://collector:4318/v1/traces".into(),
             protocol: "json".into(),
             compression: "gzip".into(),
@@ -129,6 +170,10 @@ mod tests {
         assert_eq!(s.headers, vec![("authorization".into(), "Bearer t".into())]);
         assert_eq!(s.timeout, Duration::from_millis(2500));
         assert_eq!(s.max_request_bytes, 1 << 20);
-        assert!(OtlpSettings::from_config(&ExporterConfig::Console {}, 1).is_err());
+        let bad = OtlpConfig {
+            protocol: "grpc".into(),
+            ..OtlpConfig::default()
+        };
+        assert!(OtlpSettings::from_config(&bad, 1).is_err());
     }
 }

@@ -21,13 +21,13 @@ fn otlp(config: &Config) -> Vec<Otlp> {
         .exporters
         .iter()
         .filter_map(|e| match e {
-            ExporterConfig::Otlp {
+            ExporterConfig::Otlp(OtlpConfig {
                 endpoint,
                 protocol,
                 compression,
                 headers,
                 timeout_ms,
-            } => Some((
+            }) => Some((
                 endpoint.clone(),
                 protocol.clone(),
                 compression.clone(),

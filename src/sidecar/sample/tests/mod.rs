@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::batch::Resource;
 use crate::sidecar::config::TailConfig;
-use crate::sidecar::spans::Resource;
 use ringside::record::{SpanKind, StatusCode};
 
 /// A deterministic generator (splitmix64) for trace ids.

@@ -1,5 +1,7 @@
-//! What flows between the sidecar's stages: batches of validated span records
-//! from one ring, with the resource (service, process, host) they belong to.
+//! What flows between the sidecar's stages and the exporters: batches of
+//! validated span records from one ring, with the resource (service, process,
+//! host) they belong to, and the spool position an export reached. A leaf: it
+//! imports none of the stages, and every stage points down to it.
 
 use std::sync::Arc;
 
@@ -47,4 +49,15 @@ impl SpanBatch {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+}
+
+/// A position in the spool: everything before it was handed to an exporter.
+/// Ordered; `segment` is the segment file's sequence number, `offset` a byte
+/// offset inside it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpoolCursor {
+    /// Segment sequence number.
+    pub segment: u64,
+    /// Byte offset in the segment.
+    pub offset: u64,
 }
