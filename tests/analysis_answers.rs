@@ -5,12 +5,16 @@
 //! answers of the build before the rewrite (`tests/answers/*.sha256`,
 //! captured with `examples/gen_store.rs` and the same script).
 //!
+//! JSONL is also read with a small temporary-file size, so that grouping by
+//! trace goes through many files.
+//!
 //! To see a difference: build the old binary, run the script with both on
 //! the same files, `diff -r` the two directories.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ringside_agent::analyze::input::PART_BYTES_VAR;
 use ringside_agent::batch::SpoolCursor;
 use ringside_agent::export::Exporter;
 use ringside_agent::export::jsonl::JsonlExporter;
@@ -53,10 +57,14 @@ fn generate(store: &Path, jsonl: &Path, traces: usize) {
     }
 }
 
-fn answers_match(dir: &Path, store: &Path, jsonl: &Path, manifest: &str) {
+/// Runs the script into `dir/answers` with `env` set, and checks every
+/// answer's hash.
+fn answers_match(dir: &Path, store: &Path, jsonl: &Path, manifest: &str, env: &[(&str, &str)]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = dir.join("answers");
+    let _ = std::fs::remove_dir_all(&out);
     let run = Command::new("sh")
+        .envs(env.iter().copied())
         .arg(root.join("scripts/analysis-answers.sh"))
         .args([
             Path::new(env!("CARGO_BIN_EXE_ringside")),
@@ -85,7 +93,15 @@ fn answers_on_a_100k_span_store_and_its_jsonl_are_unchanged() {
     let dir = tempdir("100k");
     let (store, jsonl) = (dir.0.join("g100k.db"), dir.0.join("g100k.jsonl"));
     generate(&store, &jsonl, 7_143);
-    answers_match(&dir.0, &store, &jsonl, "g100k.sha256");
+    answers_match(&dir.0, &store, &jsonl, "g100k.sha256", &[]);
+    // The 27 MB of JSONL grouped by trace through 28 temporary files, not 1.
+    answers_match(
+        &dir.0,
+        &store,
+        &jsonl,
+        "g100k.sha256",
+        &[(PART_BYTES_VAR, "1000000")],
+    );
 }
 
 #[test]
@@ -96,5 +112,5 @@ fn answers_with_every_jsonl_span_twice_are_unchanged() {
     let once = std::fs::read(&jsonl).unwrap();
     let twice = dir.0.join("g120-twice.jsonl");
     std::fs::write(&twice, [once.clone(), once].concat()).unwrap();
-    answers_match(&dir.0, &store, &twice, "g120-twice.sha256");
+    answers_match(&dir.0, &store, &twice, "g120-twice.sha256", &[]);
 }

@@ -17,7 +17,12 @@ use super::search::SpanFilter;
 use crate::store::{Store, StoreError};
 
 pub mod jsonl;
+pub mod spill;
 pub mod sqlite;
+
+/// Environment variable overriding [`spill::PART_INPUT_BYTES`] (JSON bytes
+/// per temporary file when JSONL spans are grouped by trace).
+pub const PART_BYTES_VAR: &str = "RINGSIDE_JSONL_PART_BYTES";
 
 /// Which attributes to load with each span. Fewer is faster on a large store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -208,8 +213,30 @@ impl Input {
         let mut skipped = Skipped::default();
         match self {
             Input::Store(store) => sqlite::for_each_trace(store, query, &mut skipped, f)?,
+            Input::Jsonl(paths) if spill::fits(query) => {
+                // A trace's spans may be anywhere in the files: group them
+                // through temporary files when the input is large.
+                let bytes: u64 = paths
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum();
+                let part_bytes = std::env::var(PART_BYTES_VAR)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|&b| b > 0)
+                    .unwrap_or(spill::PART_INPUT_BYTES);
+                let parts = bytes.div_ceil(part_bytes).clamp(1, spill::MAX_PARTS);
+                spill::group(
+                    parts,
+                    |emit| {
+                        skipped = self.for_each_span(query, emit)?;
+                        Ok(())
+                    },
+                    f,
+                )?;
+            }
             Input::Jsonl(_) => {
-                // A trace's spans may be anywhere in the files: group them.
                 let mut by_trace: HashMap<TraceId, Vec<SpanRow>> = HashMap::new();
                 skipped = self.for_each_span(query, &mut |s| {
                     by_trace.entry(s.trace_id).or_default().push(s)

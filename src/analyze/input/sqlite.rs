@@ -23,10 +23,11 @@ const COLUMNS: &str = "trace, trace_id, span_id, parent_span_id, resource_id, na
 const ATTR_COLUMN: &str = ", attributes";
 const DETAIL_COLUMNS: &str = ", status_message, events, links";
 
-/// Above this many traces, [`for_each_trace`] walks the window in trace order
-/// and skips the others instead of looking each one up (a lookup costs about
-/// as much as stepping over a few dozen rows).
-const MAX_LOOKUPS: usize = 20_000;
+/// [`for_each_trace`] looks the given traces up one by one when they are at
+/// most this fraction of the window's trace rows, else it walks the window
+/// and skips the others: a lookup (a random probe of `traces`, then the
+/// trace's rows) costs a few times what stepping over one trace's rows does.
+const LOOKUP_FRACTION: i64 = 4;
 
 /// A read: the SQL conditions of a query and how to decode its rows.
 struct Read<'a> {
@@ -228,30 +229,32 @@ pub(super) fn for_each_trace(
     };
     if let Some(ids) = &query.trace_ids {
         whole_traces(&mut read, ids, skipped, &mut collect)?;
-    } else if let Some(ids) = query
-        .within_traces
-        .as_ref()
-        .filter(|i| i.len() <= MAX_LOOKUPS)
-    {
-        by_lookup(&mut read, ids, skipped, &mut collect)?;
     } else if let Some((lo, hi)) = trace_range(&read)? {
-        // In trace order (the `spans_by_trace` index): a trace's spans are
-        // consecutive. Trace rows are numbered in arrival order, so the
-        // window's traces are one range of them.
-        let n = read.params.len() + 1;
-        let sql = format!(
-            "SELECT {} FROM spans INDEXED BY spans_by_trace \
-             WHERE trace BETWEEN ?{n} AND ?{}{} ORDER BY trace",
-            read.columns,
-            n + 1,
-            read.conds
-        );
         let within = query.within_traces.as_deref();
-        read.each(&sql, &[&lo, &hi], skipped, &mut |trace, span| {
-            if within.is_none_or(|ids| ids.binary_search(&span.trace_id).is_ok()) {
-                collect(trace, span);
+        let rows = hi.saturating_sub(lo).saturating_add(1);
+        match within {
+            Some(ids) if (ids.len() as i64).saturating_mul(LOOKUP_FRACTION) <= rows => {
+                by_lookup(&mut read, ids, skipped, &mut collect)?;
             }
-        })?;
+            _ => {
+                // In trace order (the `spans_by_trace` index): a trace's
+                // spans are consecutive. Trace rows are numbered in arrival
+                // order, so the window's traces are one range of them.
+                let n = read.params.len() + 1;
+                let sql = format!(
+                    "SELECT {} FROM spans INDEXED BY spans_by_trace \
+                     WHERE trace BETWEEN ?{n} AND ?{}{} ORDER BY trace",
+                    read.columns,
+                    n + 1,
+                    read.conds
+                );
+                read.each(&sql, &[&lo, &hi], skipped, &mut |trace, span| {
+                    if within.is_none_or(|ids| ids.binary_search(&span.trace_id).is_ok()) {
+                        collect(trace, span);
+                    }
+                })?;
+            }
+        }
     }
     if !spans.is_empty() {
         f(spans);
