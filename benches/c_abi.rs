@@ -34,7 +34,7 @@ fn drain(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHa
             buf.clear();
             let d = c.read(8192, &mut buf);
             total += d.records as u64;
-            c.commit(c.read_position());
+            c.release(c.read_position());
             if d.records == 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -169,7 +169,7 @@ fn c_vs_rust(c: &mut Criterion) {
             v.name().to_string(),
             v.attrs().map(|a| a.key).collect::<Vec<_>>().join(","),
         ));
-        check.commit(check.read_position());
+        check.release(check.read_position());
     }
     assert_eq!(shapes[0], shapes[1]);
     assert_eq!(shapes[0].1, "file.path,file.size");
@@ -205,7 +205,7 @@ fn c_vs_rust(c: &mut Criterion) {
             while c.read(8192, &mut buf).records > 0 {
                 buf.clear();
             }
-            c.commit(c.read_position());
+            c.release(c.read_position());
         }
     };
     drain_all(&mut consumers);

@@ -17,22 +17,14 @@ use ringside_agent::sidecar::sample::Sampler;
 
 const SPANS: usize = 8192;
 
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn batch(seed: u64) -> SpanBatch {
-    let mut state = seed;
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut trace_id = [0u8; 16];
     let records = (0..SPANS as u64)
         .map(|i| {
             if i % 16 == 0 {
-                trace_id[..8].copy_from_slice(&splitmix(&mut state).to_le_bytes());
-                trace_id[8..].copy_from_slice(&splitmix(&mut state).to_le_bytes());
+                trace_id[..8].copy_from_slice(&rng.u64(..).to_le_bytes());
+                trace_id[8..].copy_from_slice(&rng.u64(..).to_le_bytes());
             }
             let mut r = Record::new("storage.data.write");
             r.trace_id = trace_id;

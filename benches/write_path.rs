@@ -46,7 +46,7 @@ fn drain(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHa
             buf.clear();
             let d = c.read(8192, &mut buf);
             total += d.records as u64;
-            c.commit(c.read_position());
+            c.release(c.read_position());
             if d.records == 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -76,7 +76,7 @@ fn one_span(c: &mut Criterion) {
     assert_eq!(check.read(10, &mut out).records, 1);
     let v = ringside::record::RecordView::new(&out[0]).unwrap();
     assert_eq!((v.name(), v.attrs().count()), ("storage.read", 2));
-    check.commit(check.read_position());
+    check.release(check.read_position());
     drop(check);
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -9,8 +9,8 @@
 
 #![warn(missing_docs)]
 
-pub mod analyze;
 pub mod batch;
-pub mod export;
 pub mod sidecar;
+pub mod export;
 pub mod store;
+pub mod analyze;

@@ -126,7 +126,12 @@ fn bad_configs_exit_2_naming_key_and_reason() {
         (
             "[[exporters]]\nkind = \"carrier-pigeon\"\n",
             &[],
-            "carrier-pigeon",
+            "exporters[0].kind: unknown variant `carrier-pigeon`",
+        ),
+        (
+            "[[exporters]]\nkind = \"console\"\n[[exporters]]\nkind = \"jsonl\"\npath = \"/tmp/x\"\nbogus = 1\n",
+            &[],
+            "exporters[1]: unknown field `bogus`",
         ),
         ("this is not toml", &[], "(file)"),
         (

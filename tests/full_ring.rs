@@ -38,7 +38,7 @@ fn full_ring_counts_drops_exactly_and_never_blocks() {
         assert_eq!(v.attrs().count(), 2);
     }
     // Releasing them makes room again.
-    consumer.commit(consumer.read_position());
+    consumer.release(consumer.read_position());
     tracer.span("again").end();
     assert_eq!(tracer.stats().unwrap().written, 65);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -120,7 +120,7 @@ fn open_and_drain(dir: &std::path::Path, bytes: &[u8]) -> Result<usize, OpenErro
                 read_everything(&v);
             }
         }
-        c.commit(c.read_position());
+        c.release(c.read_position());
         c.skip_to(u64::MAX);
         drained.records
     });

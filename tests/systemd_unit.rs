@@ -4,7 +4,7 @@
 //! binary at the unit's ExecStart path; the unit's exposure from
 //! `systemd-analyze security --offline=true` is at most 2.0 (printed); the
 //! sysusers and tmpfiles files create the user, the group and the ring
-//! directory with mode 2770 in that root.
+//! directory with mode 3770 in that root.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ fn unit_keeps_the_ring_directory_shared_with_other_units() {
         v[0].clone()
     };
     assert_eq!(one("RuntimeDirectory"), "ringside");
-    assert_eq!(one("RuntimeDirectoryMode"), "2770");
+    assert_eq!(one("RuntimeDirectoryMode"), "3770");
     assert_eq!(one("RuntimeDirectoryPreserve"), "yes");
     assert_eq!(one("Group"), "ringside");
     assert_eq!(one("Type"), "notify");
@@ -206,10 +206,69 @@ fn sysusers_and_tmpfiles_make_the_user_and_the_ring_directory() {
     assert!(out.status.success(), "{}", text(&out));
     let rings = std::fs::metadata(root.join("run/ringside")).unwrap();
     assert!(rings.is_dir());
-    assert_eq!(rings.permissions().mode() & 0o7777, 0o2770);
+    assert_eq!(rings.permissions().mode() & 0o7777, 0o3770);
     assert_eq!(rings.gid(), gid);
     let state = std::fs::metadata(root.join("var/lib/ringside")).unwrap();
     assert_eq!(state.permissions().mode() & 0o7777, 0o750);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn tmpfiles_gives_the_ring_directory_its_default_acl() {
+    // systemd-tmpfiles resolves the ACL's user name on this host, which has
+    // no user ringside: check the same line with root in its place.
+    let root = std::env::temp_dir().join(format!("ringside-acl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let shipped = std::fs::read_to_string(repo("systemd/ringside.tmpfiles")).unwrap();
+    let acl_line = shipped
+        .lines()
+        .find(|l| l.starts_with("a+ /run/ringside "))
+        .expect("an a+ line for the ring directory");
+    let conf = root.join("acl.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "d /run/ringside 3770 root root -\n{}\n",
+            acl_line.replace("d:u:ringside:", "d:u:root:")
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-tmpfiles")
+        .arg("--create")
+        .arg(format!("--root={}", root.display()))
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("Failed"), "{}", text(&out));
+    let dir = std::ffi::CString::new(root.join("run/ringside").display().to_string()).unwrap();
+    let name = std::ffi::CString::new("system.posix_acl_default").unwrap();
+    let mut buf = [0u8; 128];
+    // SAFETY: NUL-terminated strings and a writable buffer of its length.
+    let n = unsafe {
+        libc::getxattr(
+            dir.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert!(n > 0, "no default ACL: {}", std::io::Error::last_os_error());
+    // version 2; user::rwx, user:root:rw-, group::---, mask::rw-, other::---
+    let mut want = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 7u16, u32::MAX),
+        (2, 6, 0),
+        (4, 0, u32::MAX),
+        (0x10, 6, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        want.extend_from_slice(&tag.to_le_bytes());
+        want.extend_from_slice(&perm.to_le_bytes());
+        want.extend_from_slice(&id.to_le_bytes());
+    }
+    assert_eq!(&buf[..n as usize], &want[..]);
     std::fs::remove_dir_all(&root).unwrap();
 }
 

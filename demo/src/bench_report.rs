@@ -41,7 +41,7 @@ pub fn drain_rings(dir: PathBuf, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
                     let n = c.read(4096, &mut batch).records;
                     spans += n as u64;
                     let pos = c.read_position();
-                    c.commit(pos);
+                    c.release(pos);
                     if n == 0 {
                         break;
                     }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-pub mod console;
 pub mod jsonl;
 pub mod sqlite;
+pub mod console;
 
 use crate::batch::SpanBatch;
 use crate::batch::SpoolCursor;

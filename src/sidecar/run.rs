@@ -27,7 +27,7 @@ mod os;
 mod reload;
 mod status;
 mod supervise;
-use os::{drain_fd, ensure_ring_dir, read_signals, signal_fd, watch_dir};
+use os::{drain_fd, read_signals, signal_fd, watch_dir};
 use supervise::Supervisor;
 
 const SIGNALS: Token = Token(0);
@@ -103,7 +103,16 @@ impl Sidecar {
             waker,
         };
         let dir = &config.rings.dir;
-        ensure_ring_dir(dir)?;
+        match super::ring_dir::prepare(dir)? {
+            super::ring_dir::Isolation::PerWriter => {}
+            super::ring_dir::Isolation::GroupShared => log::warn!(
+                dir = dir.display().to_string().as_str();
+                "ring directory has no per-writer ACL (file system without POSIX ACLs, or not owned by this user): members of its group can read each other's rings"
+            ),
+        }
+        if let Err(e) = super::sigbus::install() {
+            log::warn!(error = e.to_string().as_str(); "no SIGBUS handler: a ring truncated while mapped would stop the sidecar");
+        }
         let inotify = match watch_dir(dir) {
             Ok(fd) => {
                 poll.registry().register(

@@ -225,7 +225,7 @@ impl Source {
             let drained = ring.consumer.read(max_per_ring, &mut self.buf);
             report.abandoned += drained.abandoned;
             let end = ring.consumer.read_position();
-            if end > ring.consumer.committed() {
+            if end > ring.consumer.released() {
                 let cal = ring.consumer.identity().clock;
                 let converter = &self.converter;
                 let before = self.buf.len();
@@ -246,7 +246,7 @@ impl Source {
                 let count = batch.records.len();
                 match sink(&mut batch, ring.resource.ring_id, end) {
                     Ok(()) => {
-                        ring.consumer.commit(end);
+                        ring.consumer.release(end);
                         ring.delivered += count as u64;
                         report.records += count;
                     }
@@ -259,7 +259,7 @@ impl Source {
             }
             if !drained.waiting
                 && ring.consumer.is_drained()
-                && ring.consumer.committed() == ring.consumer.read_position()
+                && ring.consumer.released() == ring.consumer.read_position()
                 && !ring.consumer.writer_alive()
                 // A writer may have committed between our read and the liveness probe.
                 && ring.consumer.is_drained()

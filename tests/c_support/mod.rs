@@ -19,10 +19,12 @@ pub enum Link {
     Static,
 }
 
-/// The install prefix made by `scripts/install-c-abi.sh` from the libraries
-/// next to this test binary (cargo builds every crate type of the library
-/// for integration tests), made afresh once per run of a test binary (and
-/// named after it, so that runs replace rather than pile up).
+/// The install prefix made by `scripts/install-c-abi.sh` from the writer
+/// crate's `libringside.a` and `libringside.so`, which cargo builds next to
+/// this test binary (every crate type of a dependency is built): the same
+/// files, from the same crate with the same features, that a C user installs.
+/// Made afresh once per run of a test binary (and named after it, so that runs
+/// replace rather than pile up).
 pub fn prefix() -> &'static Path {
     static PREFIX: OnceLock<PathBuf> = OnceLock::new();
     PREFIX.get_or_init(|| {

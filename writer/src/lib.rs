@@ -8,15 +8,20 @@
 //! (`ringside run`, crate `ringside-agent`) drains the rings.
 //!
 //! Modules in the order a span travels: [`trace`] builds it, [`record`] lays it
-//! out, [`clock`] stamps it, [`ring`] carries it to the reader.
+//! out, [`clock`] stamps it, [`ring`] carries it to the reader; [`id`] (ids and
+//! hex) and the random source are leaves they share.
 
 #![warn(missing_docs)]
 
-pub mod clock;
+#[cfg(not(loom))]
+pub mod trace;
 #[cfg(not(loom))]
 pub mod ffi;
 pub mod record;
+pub mod clock;
 pub mod ring;
-mod sync;
 #[cfg(not(loom))]
-pub mod trace;
+pub mod id;
+#[cfg(not(loom))]
+mod random;
+mod sync;

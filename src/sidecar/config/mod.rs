@@ -270,14 +270,12 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
             let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
-            fault(
-                if key.is_empty() {
-                    "(file)".to_string()
-                } else {
-                    key
-                },
-                e.message().to_string(),
-            )
+            if !key.is_empty() {
+                return fault(key, e.message());
+            }
+            // An `[[exporters]]` entry is read through its `kind` tag, which
+            // loses TOML's position: find the entry by reading each alone.
+            exporter_fault(text).unwrap_or_else(|| fault("(file)", e.message()))
         })?;
         config.validate()?;
         Ok(config)
@@ -427,6 +425,17 @@ fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
         ExporterConfig::Console(_) => {}
     }
     Ok(())
+}
+
+/// The first `[[exporters]]` entry of `text` that does not parse on its own,
+/// named `exporters[i]`, with the reason.
+fn exporter_fault(text: &str) -> Option<ConfigError> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let entries = table.get("exporters")?.as_array()?;
+    entries.iter().enumerate().find_map(|(i, entry)| {
+        let err = ExporterConfig::deserialize(entry.clone()).err()?;
+        Some(fault(format!("exporters[{i}]"), err.message()))
+    })
 }
 
 /// The dotted key of the TOML line holding byte `at`: the enclosing `[table]`

@@ -5,22 +5,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use anyhow::Context;
-
-/// Creates the ring directory if it is missing (mode 0770: writers of the
-/// directory's group create their rings in it).
-pub(super) fn ensure_ring_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create ring directory {}", dir.display()))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))
-        .with_context(|| format!("cannot set mode of ring directory {}", dir.display()))?;
-    Ok(())
-}
-
 /// Blocks SIGTERM, SIGINT and SIGHUP for this thread (and threads it starts
 /// later) and returns a signalfd that reports them.
 pub(super) fn signal_fd() -> io::Result<OwnedFd> {

@@ -111,7 +111,7 @@ impl Status {
                 "ringside_ring_lag_records",
                 "Records in the ring not yet handed to the spool.",
                 &labels,
-                st.written.saturating_sub(st.committed) as f64,
+                st.written.saturating_sub(st.released) as f64,
             );
         }
         e.gauge(

@@ -312,3 +312,26 @@ impl<'a> RecordView<'a> {
         })
     }
 }
+
+impl Record {
+    /// Rewrites every timestamp (start, end, event times) with `f`; the sidecar
+    /// uses it to turn raw ticks into Unix nanoseconds once, at drain time.
+    /// Call only on a record that [`RecordView::new`] accepted.
+    pub fn map_times(&mut self, f: impl Fn(u64) -> u64) {
+        self.start = f(self.start);
+        self.end = f(self.end);
+        let used = (self.payload_len as usize).min(PAYLOAD_SIZE);
+        let mut at = self.name_len as usize;
+        while at < used {
+            let Ok((len, tag)) = entry_len(&self.payload[..used], at) else {
+                return;
+            };
+            if tag & !TAG_TRUNCATED == TAG_EVENT {
+                let t =
+                    u64::from_le_bytes(self.payload[at + 1..at + 9].try_into().unwrap_or_default());
+                self.payload[at + 1..at + 9].copy_from_slice(&f(t).to_le_bytes());
+            }
+            at += len;
+        }
+    }
+}

@@ -29,7 +29,7 @@ pub struct Drained {
     pub waiting: bool,
 }
 
-/// Reads one ring. Positions below [`Consumer::committed`] are handed off;
+/// Reads one ring. Positions below [`Consumer::released`] are handed off;
 /// positions between it and [`Consumer::read_position`] were read but not yet
 /// confirmed, and are read again after a restart.
 pub struct Consumer {
@@ -87,7 +87,7 @@ impl Consumer {
     }
 
     /// First position not handed off (the restart point).
-    pub fn committed(&self) -> u64 {
+    pub fn released(&self) -> u64 {
         self.ring.view().head()
     }
 
@@ -156,18 +156,18 @@ impl Consumer {
     /// Confirms that every record below `pos` is safe elsewhere: releases those
     /// positions to the writers and persists `pos` as the restart point.
     /// `pos` is clamped to what was read; it never moves backwards.
-    pub fn commit(&mut self, pos: u64) {
+    pub fn release(&mut self, pos: u64) {
         let view = self.ring.view();
         let pos = pos.min(self.read);
         if pos > view.head() {
-            view.commit_consumed(pos);
+            view.release(pos);
         }
     }
 
-    /// Forgets what was read but not committed; the next read starts again at
+    /// Forgets what was read but not released; the next read starts again at
     /// the restart point.
     pub fn rewind(&mut self) {
-        self.read = self.committed();
+        self.read = self.released();
         self.stuck = None;
     }
 
@@ -178,7 +178,7 @@ impl Consumer {
     pub fn skip_to(&mut self, pos: u64) {
         let view = self.ring.view();
         if pos > view.head() && pos <= view.tail() {
-            view.commit_consumed(pos);
+            view.release(pos);
             self.read = self.read.max(pos);
         }
     }

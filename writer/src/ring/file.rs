@@ -89,7 +89,7 @@ impl Mapping {
             dropped: c.drops.dropped.load(Relaxed),
             late: c.drops.late.load(Relaxed),
             abandoned: c.consumer.abandoned.load(Relaxed),
-            committed: c.consumer.head.load(Relaxed),
+            released: c.consumer.head.load(Relaxed),
         }
     }
 }
@@ -107,7 +107,7 @@ pub struct RingStats {
     /// Positions the reader abandoned.
     pub abandoned: u64,
     /// Positions handed off by the reader (its restart point).
-    pub committed: u64,
+    pub released: u64,
 }
 
 /// The writer's side of a ring. Cheap to share between threads: every method
@@ -132,7 +132,7 @@ impl Ring {
             ));
         }
         let pid = std::process::id();
-        let ring_id = crate::trace::SpanId::random();
+        let ring_id = crate::id::SpanId::random();
         let tmp = dir.join(format!(".{}.{}.tmp", ring_file_name(service, pid), ring_id));
         let file = OpenOptions::new()
             .read(true)

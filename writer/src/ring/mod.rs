@@ -5,11 +5,11 @@
 //! See [`protocol`] for the slot protocol, [`Ring`] for the writer side and
 //! [`Consumer`] for the reader side.
 
-#[cfg(not(loom))]
-mod consumer;
+pub(crate) mod protocol;
 #[cfg(not(loom))]
 mod file;
-pub(crate) mod protocol;
+#[cfg(not(loom))]
+mod consumer;
 
 #[cfg(not(loom))]
 pub use consumer::{Consumer, DEFAULT_PATIENCE, Drained};

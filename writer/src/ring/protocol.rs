@@ -294,7 +294,7 @@ impl<'a> RingRef<'a> {
 
     /// Hands every position below `pos` back to the producers and makes `pos` the
     /// restart point. `pos` never goes backwards.
-    pub(crate) fn commit_consumed(&self, pos: u64) {
+    pub(crate) fn release(&self, pos: u64) {
         let head = self.head();
         debug_assert!(pos >= head && pos <= self.tail());
         if pos > head {

@@ -12,12 +12,12 @@
 //! span.end();
 //! ```
 
-pub mod context;
-mod id;
-pub mod propagation;
-mod span;
-pub mod storage;
 mod tracer;
+mod span;
+mod ring_handle;
+pub mod context;
+pub mod propagation;
+pub mod storage;
 
 pub use crate::record::{SpanKind, StatusCode, Value};
 pub use context::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};

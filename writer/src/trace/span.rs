@@ -4,7 +4,7 @@
 
 use super::context::{self, ContextGuard, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use super::propagation::child_flags;
-use super::tracer::Inner;
+use super::ring_handle::RingHandle;
 use crate::clock;
 use crate::record::{Record, SpanKind, StatusCode, Value};
 
@@ -12,7 +12,7 @@ use crate::record::{Record, SpanKind, StatusCode, Value};
 /// [`Span::end`]; either way exactly once.
 #[must_use = "a span ends (and is timed) when it is dropped"]
 pub struct Span<'t> {
-    tracer: &'t Inner,
+    tracer: &'t RingHandle,
     rec: Record,
     trace_state: TraceState,
     ended: bool,
@@ -20,7 +20,11 @@ pub struct Span<'t> {
 
 impl<'t> Span<'t> {
     #[inline]
-    pub(crate) fn start(tracer: &'t Inner, name: &str, parent: Option<&SpanContext>) -> Span<'t> {
+    pub(crate) fn start(
+        tracer: &'t RingHandle,
+        name: &str,
+        parent: Option<&SpanContext>,
+    ) -> Span<'t> {
         let parent = parent.filter(|p| p.is_valid());
         Span {
             tracer,

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::context::{self, SpanContext};
+use super::ring_handle::RingHandle;
 use super::span::Span;
 use crate::record::Record;
 use crate::ring::{self, PushError, Ring, RingStats};
@@ -32,17 +33,7 @@ use crate::ring::{self, PushError, Ring, RingStats};
 /// ```
 #[derive(Clone)]
 pub struct Tracer {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    service: String,
-    dir: PathBuf,
-    capacity: usize,
-    enabled: bool,
-    ring: OnceLock<Result<Ring, String>>,
-    /// Spans that could not be written because the ring could not be created.
-    lost: AtomicU64,
+    inner: Arc<RingHandle>,
 }
 
 /// Configures a [`Tracer`].
@@ -73,7 +64,7 @@ impl TracerBuilder {
             .or_else(|| std::env::var("RINGSIDE_RING_SLOTS").ok()?.parse().ok())
             .unwrap_or(ring::DEFAULT_CAPACITY);
         Tracer {
-            inner: Arc::new(Inner {
+            inner: Arc::new(RingHandle {
                 service: self.service,
                 dir: self.dir.unwrap_or_else(ring::default_dir),
                 capacity,
@@ -105,7 +96,7 @@ impl Tracer {
     pub fn disabled(service: &str) -> Tracer {
         let t = Tracer::builder(service).build();
         Tracer {
-            inner: Arc::new(Inner {
+            inner: Arc::new(RingHandle {
                 enabled: false,
                 ..Arc::into_inner(t.inner).expect("fresh tracer")
             }),
@@ -167,43 +158,5 @@ impl Tracer {
                 .unwrap_or("tracer is disabled")
                 .to_string()),
         }
-    }
-}
-
-impl Inner {
-    /// The ring, created on first use.
-    #[inline]
-    fn ring(&self) -> Option<&Ring> {
-        if !self.enabled {
-            return None;
-        }
-        self.ring.get_or_init(|| self.create_ring()).as_ref().ok()
-    }
-
-    #[cold]
-    fn create_ring(&self) -> Result<Ring, String> {
-        Ring::create(&self.dir, &self.service, self.capacity).map_err(|e| {
-            let msg = format!("tracing disabled for service {:?}: {e}", self.service);
-            eprintln!("ringside: {msg}");
-            msg
-        })
-    }
-
-    /// Writes a finished span's record.
-    #[inline]
-    pub(crate) fn submit(&self, rec: &Record) -> Result<(), PushError> {
-        match self.ring() {
-            Some(ring) => ring.push(rec).map(drop),
-            None => {
-                if self.enabled {
-                    self.lost.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    pub(crate) fn enabled(&self) -> bool {
-        self.enabled
     }
 }

@@ -8,20 +8,16 @@ use crate::batch::Resource;
 use crate::sidecar::config::TailConfig;
 use ringside::record::{SpanKind, StatusCode};
 
-/// A deterministic generator (splitmix64) for trace ids.
-struct Ids(u64);
+/// A deterministic source of trace ids.
+struct Ids(fastrand::Rng);
 impl Ids {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Ids {
+        Ids(fastrand::Rng::with_seed(seed))
     }
     fn trace_id(&mut self) -> [u8; 16] {
         let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        id[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        id[..8].copy_from_slice(&self.0.u64(..).to_le_bytes());
+        id[8..].copy_from_slice(&self.0.u64(..).to_le_bytes());
         id
     }
 }
@@ -134,7 +130,7 @@ fn rv_overrides_the_trace_id() {
 
 #[test]
 fn two_samplers_with_the_same_ratio_keep_the_same_traces() {
-    let mut ids_gen = Ids(7);
+    let mut ids_gen = Ids::new(7);
     let ids: Vec<[u8; 16]> = (0..20_000).map(|_| ids_gen.trace_id()).collect();
     let now = Instant::now();
     let a = kept_ids(&mut Sampler::new(&config(0.3)), &ids, now);
@@ -149,7 +145,7 @@ fn two_samplers_with_the_same_ratio_keep_the_same_traces() {
 
 #[test]
 fn ratio_quarter_keeps_about_a_quarter() {
-    let mut ids_gen = Ids(42);
+    let mut ids_gen = Ids::new(42);
     let ids: Vec<[u8; 16]> = (0..100_000).map(|_| ids_gen.trace_id()).collect();
     let mut s = Sampler::new(&config(0.25));
     let kept = kept_ids(&mut s, &ids, Instant::now()).len();
@@ -162,7 +158,7 @@ fn ratio_quarter_keeps_about_a_quarter() {
 
 #[test]
 fn ratio_bounds_keep_all_or_nothing() {
-    let mut ids_gen = Ids(3);
+    let mut ids_gen = Ids::new(3);
     let ids: Vec<[u8; 16]> = (0..1000).map(|_| ids_gen.trace_id()).collect();
     assert_eq!(
         kept_ids(&mut Sampler::new(&config(1.0)), &ids, Instant::now()).len(),
@@ -176,7 +172,7 @@ fn ratio_bounds_keep_all_or_nothing() {
 
 #[test]
 fn spans_of_one_trace_agree() {
-    let mut ids_gen = Ids(11);
+    let mut ids_gen = Ids::new(11);
     let mut s = Sampler::new(&config(0.5));
     let res = resource("svc");
     for _ in 0..200 {
@@ -236,7 +232,7 @@ fn rate_limit_is_per_service_with_burst() {
     let noisy = resource("noisy");
     let quiet = resource("quiet");
     let t0 = Instant::now();
-    let mut ids_gen = Ids(5);
+    let mut ids_gen = Ids::new(5);
     let mut many = batch(
         &noisy,
         (0..50).map(|i| span(ids_gen.trace_id(), i)).collect(),
@@ -268,7 +264,7 @@ fn rate_limit_burst_defaults_to_one_second() {
         ..config(1.0)
     });
     let res = resource("svc");
-    let mut ids_gen = Ids(9);
+    let mut ids_gen = Ids::new(9);
     let mut b = batch(
         &res,
         (0..100).map(|i| span(ids_gen.trace_id(), i)).collect(),
@@ -283,7 +279,7 @@ fn kept_fraction_is_within_one_percent_over_a_million_traces() {
     // Relative 1%: at least 3 standard deviations for every ratio here.
     for (seed, ratio) in [(1u64, 0.1), (2, 0.25), (3, 0.5), (4, 0.9)] {
         let mut s = Sampler::new(&config(ratio));
-        let mut ids_gen = Ids(seed);
+        let mut ids_gen = Ids::new(seed);
         let mut kept = 0usize;
         let total = 1_000_000usize;
         let mut b = batch(&res, Vec::with_capacity(10_000));

@@ -187,7 +187,7 @@ fn counts_add_up_to_spans_seen() {
         ..tail_config(0.3)
     });
     let res = resource("svc");
-    let mut ids_gen = Ids(99);
+    let mut ids_gen = Ids::new(99);
     let t0 = Instant::now();
     let mut total = 0u64;
     let mut released = 0u64;
@@ -250,13 +250,13 @@ fn tail_keeps_every_span_of_every_error_trace() {
         ..tail_config(0.1)
     });
     let res = resource("svc");
-    let mut ids_gen = Ids(77);
+    let mut ids_gen = Ids::new(77);
     const TRACES: usize = 2000;
     const SPANS: u64 = 8;
     let ids: Vec<[u8; 16]> = (0..TRACES).map(|_| ids_gen.trace_id()).collect();
     // Traces with an error, and at which of their spans.
     let errors: Vec<Option<u64>> = (0..TRACES)
-        .map(|_| (ids_gen.next_u64() % 20 == 0).then(|| ids_gen.next_u64() % SPANS))
+        .map(|_| (ids_gen.0.u64(..) % 20 == 0).then(|| ids_gen.0.u64(..) % SPANS))
         .collect();
     // Spans interleaved across 50 traces in flight at a time.
     let t0 = Instant::now();

@@ -30,14 +30,14 @@ fn consume(view: RingRef<'_>, want: u64, patience: usize) -> Vec<u64> {
                 assert_eq!(out.end, !out.start, "torn record");
                 got.push(out.start);
                 pos += 1;
-                view.commit_consumed(pos);
+                view.release(pos);
                 waited = 0;
             }
             SlotState::Abandoned => pos += 1,
             SlotState::InProgress(seen) if waited >= patience => {
                 if view.abandon(pos, seen) {
                     pos += 1;
-                    view.commit_consumed(pos);
+                    view.release(pos);
                 }
                 waited = 0;
             }
@@ -102,7 +102,7 @@ fn full_ring_drops_and_counts_while_consumer_frees() {
                     assert_eq!(out.end, !out.start, "torn record");
                     got.push(out.start);
                     pos += 1;
-                    view.commit_consumed(pos);
+                    view.release(pos);
                 }
                 SlotState::Empty if all_done => break,
                 _ => thread::yield_now(),

@@ -72,7 +72,7 @@ fn matches_a_naive_model() {
             _ => {
                 // Commit part of what was read.
                 let n = (xorshift(&mut seed) as usize) % (model.read + 1);
-                view.commit_consumed(view.head() + n as u64);
+                view.release(view.head() + n as u64);
                 model.committed.drain(..n);
                 model.read -= n;
             }
@@ -102,7 +102,7 @@ fn late_writer_loses_to_abandon_and_counts_it() {
     assert_eq!(view.counters.consumer.abandoned.load(Ordering::Relaxed), 1);
     // A restarted reader skips it without counting it again.
     assert_eq!(view.state(pos, &mut out), SlotState::Abandoned);
-    view.commit_consumed(pos + 1);
+    view.release(pos + 1);
     // The slot is reusable a lap later.
     for i in 0..8 {
         view.push(&rec(i)).unwrap();
@@ -151,7 +151,7 @@ fn threads_deliver_every_record_exactly_once() {
                     seen[(out.start >> 32) as usize].push(out.start & 0xffff_ffff);
                     pos += 1;
                     if pos % 16 == 0 {
-                        view.commit_consumed(pos);
+                        view.release(pos);
                     }
                 }
                 SlotState::Empty
@@ -160,7 +160,7 @@ fn threads_deliver_every_record_exactly_once() {
                     break;
                 }
                 _ => {
-                    view.commit_consumed(pos);
+                    view.release(pos);
                     std::hint::spin_loop();
                     std::thread::yield_now();
                 }

@@ -1,6 +1,8 @@
 //! One test per rule of W3C Trace Context Level 2, and the binary form.
 
+use super::text::is_ows;
 use super::*;
+use crate::trace::context::{SpanId, TraceId, TraceState};
 
 const TP: &str = "00-12345678901234567890123456789012-1234567890123456-01";
 const TRACE_HEX: &str = "12345678901234567890123456789012";

@@ -1,5 +1,6 @@
-//! Random ids without a syscall per id: a per-thread wyrand generator, seeded once
-//! per thread from the kernel's random source.
+//! Random bits without a syscall per call: a per-thread wyrand generator,
+//! seeded once per thread from the kernel's random source. Span, trace and
+//! ring ids come from here.
 
 use std::cell::Cell;
 
