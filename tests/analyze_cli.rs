@@ -332,7 +332,7 @@ fn jsonl_input_matches_the_store_and_survives_bad_lines() {
         attributes: AttrSelection::All,
         ..SpanQuery::default()
     };
-    let key = |s: &ringside_agent::analyze::model::Span| (s.trace_id, s.span_id);
+    let key = |s: &ringside_agent::analyze::model::SpanRow| (s.trace_id, s.span_id);
     let mut from_store = Input::store(&f.store).unwrap().load(&full).unwrap().spans;
     let mut from_jsonl = Input::Jsonl(vec![f.jsonl.clone()])
         .load(&full)

@@ -433,7 +433,7 @@ mod config {
 mod analyze_jsonl {
     use proptest::prelude::*;
     use ringside_agent::analyze::input::Skipped;
-    use ringside_agent::analyze::jsonl::read;
+    use ringside_agent::analyze::input::jsonl::read;
     use ringside_agent::analyze::model::Names;
 
     /// A value of any JSON type, or text that is not JSON at all.

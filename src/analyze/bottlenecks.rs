@@ -159,18 +159,23 @@ pub struct Bottlenecks {
     pub too_few_samples: Vec<TooFew>,
 }
 
-/// Ranks operations. `stats` are per operation without grouping (see
-/// [`super::stats::per_operation`]), `traces` the same spans as traces.
-pub fn rank(traces: &[Trace], stats: &[OpStats], min_samples: u64) -> Bottlenecks {
-    let mut on_path: HashMap<Op, (u64, u64)> = HashMap::new();
-    let mut total = 0u64;
-    let mut trace_count = 0u64;
-    for trace in traces {
+/// Time on critical paths per operation, added up trace by trace: one entry
+/// per operation, nothing per trace.
+#[derive(Debug, Default)]
+pub struct CriticalTally {
+    on_path: HashMap<Op, (u64, u64)>,
+    total: u64,
+    traces: u64,
+}
+
+impl CriticalTally {
+    /// Adds one trace's critical path.
+    pub fn add(&mut self, trace: &Trace) {
         let Some(path) = CriticalPath::of(trace) else {
-            continue;
+            return;
         };
-        trace_count += 1;
-        total += path.total_ns();
+        self.traces += 1;
+        self.total += path.total_ns();
         let mut seen: Vec<Op> = Vec::new();
         for (i, ns) in path.per_span(trace.spans.len()).into_iter().enumerate() {
             if ns == 0 {
@@ -181,7 +186,7 @@ pub fn rank(traces: &[Trace], stats: &[OpStats], min_samples: u64) -> Bottleneck
                 service: s.service.clone(),
                 operation: s.name.clone(),
             };
-            let entry = on_path.entry(op.clone()).or_default();
+            let entry = self.on_path.entry(op.clone()).or_default();
             entry.0 += ns;
             if !seen.contains(&op) {
                 entry.1 += 1;
@@ -189,6 +194,26 @@ pub fn rank(traces: &[Trace], stats: &[OpStats], min_samples: u64) -> Bottleneck
             }
         }
     }
+}
+
+/// Ranks operations. `stats` are per operation without grouping (see
+/// [`super::stats::per_operation`]), `traces` the same spans as traces.
+pub fn rank(traces: &[Trace], stats: &[OpStats], min_samples: u64) -> Bottlenecks {
+    let mut tally = CriticalTally::default();
+    for trace in traces {
+        tally.add(trace);
+    }
+    rank_tally(tally, stats, min_samples)
+}
+
+/// Ranks operations from their statistics and their critical-path tally
+/// (over the same spans).
+pub fn rank_tally(tally: CriticalTally, stats: &[OpStats], min_samples: u64) -> Bottlenecks {
+    let CriticalTally {
+        on_path,
+        total,
+        traces: trace_count,
+    } = tally;
     let mut out = Bottlenecks {
         traces: trace_count,
         critical_total_ns: total,

@@ -3,14 +3,13 @@
 //! ([`search`]), latency statistics ([`stats`]), bottlenecks
 //! ([`bottlenecks`]), and pictures ([`chart`], [`report`]).
 //!
-//! Every analysis works on [`model::Span`]s loaded by [`input::Input`] from the
+//! Every analysis works on [`model::SpanRow`]s loaded by [`input::Input`] from the
 //! SQLite store or from OTLP-JSON lines files.
 
 pub mod bottlenecks;
 pub mod chart;
 pub mod critical_path;
 pub mod input;
-pub mod jsonl;
 pub mod model;
 pub mod report;
 pub mod search;

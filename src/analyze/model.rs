@@ -139,7 +139,7 @@ pub struct Link {
 
 /// One span. Times are Unix nanoseconds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Span {
+pub struct SpanRow {
     /// Trace id.
     #[serde(serialize_with = "serialize_display")]
     pub trace_id: TraceId,
@@ -179,7 +179,7 @@ pub struct Span {
     pub links: Vec<Link>,
 }
 
-impl Span {
+impl SpanRow {
     /// End minus start, zero if the end is before the start.
     pub fn duration_ns(&self) -> u64 {
         self.end_ns.saturating_sub(self.start_ns)

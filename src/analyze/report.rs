@@ -8,7 +8,9 @@
 //! `errors`, `heatmap`, `bottlenecks`, `slowest`, and `waterfall-0` ..
 //! `waterfall-{n-1}` (one `figure.waterfall` per trace drawn).
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::bottlenecks::{Bottlenecks, Severity};
 use super::chart::{ChartError, Palette, heatmap, percentiles as percentile_chart, waterfall};
@@ -16,6 +18,84 @@ use super::critical_path::CriticalPath;
 use super::stats::OpStats;
 use super::time::{fmt_ns, fmt_time};
 use super::tree::Trace;
+
+/// What the report needs of the traces of the window, gathered one trace at
+/// a time: counts, 16 bytes per trace for the heatmap, and only the slowest
+/// traces whole.
+#[derive(Debug)]
+pub struct TraceOverview {
+    /// Traces.
+    pub traces: u64,
+    /// Their spans.
+    pub spans: u64,
+    /// Earliest span start, Unix ns (`u64::MAX` when there is none).
+    pub first_ns: u64,
+    /// Latest span start, Unix ns.
+    pub last_ns: u64,
+    /// Root start and duration of each trace with a root.
+    pub roots: Vec<(u64, u64)>,
+    /// Every service seen.
+    pub services: BTreeSet<Arc<str>>,
+    /// How many of the slowest traces to keep.
+    keep: usize,
+    /// The slowest traces so far (at most `2 · keep`), with their root
+    /// durations.
+    slowest: Vec<(u64, Trace)>,
+}
+
+impl TraceOverview {
+    /// An overview keeping the `keep` slowest traces.
+    pub fn new(keep: usize) -> TraceOverview {
+        TraceOverview {
+            traces: 0,
+            spans: 0,
+            first_ns: u64::MAX,
+            last_ns: 0,
+            roots: Vec::new(),
+            services: BTreeSet::new(),
+            keep,
+            slowest: Vec::new(),
+        }
+    }
+
+    /// Adds one trace.
+    pub fn add(&mut self, trace: Trace) {
+        self.traces += 1;
+        self.spans += trace.spans.len() as u64;
+        for s in &trace.spans {
+            self.first_ns = self.first_ns.min(s.start_ns);
+            self.last_ns = self.last_ns.max(s.start_ns);
+            if !self.services.contains(&s.service) {
+                self.services.insert(s.service.clone());
+            }
+        }
+        let Some(root) = trace.root.map(|r| &trace.spans[r]) else {
+            return;
+        };
+        let duration = root.duration_ns();
+        self.roots.push((root.start_ns, duration));
+        if self.keep > 0 {
+            self.slowest.push((duration, trace));
+            if self.slowest.len() >= 2 * self.keep.max(64) {
+                self.cut();
+            }
+        }
+    }
+
+    fn cut(&mut self) {
+        // Longest first; equal durations by trace id, so the order does not
+        // depend on the order traces came in.
+        self.slowest
+            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.trace_id().cmp(&b.1.trace_id())));
+        self.slowest.truncate(self.keep);
+    }
+
+    /// The slowest traces, slowest first.
+    pub fn slowest(&mut self) -> Vec<&Trace> {
+        self.cut();
+        self.slowest.iter().map(|(_, t)| t).collect()
+    }
+}
 
 /// What the report shows.
 #[derive(Debug)]
@@ -27,9 +107,7 @@ pub struct ReportData<'a> {
     /// The rankings.
     pub bottlenecks: &'a Bottlenecks,
     /// The traces of the window.
-    pub traces: &'a [Trace],
-    /// How many of the slowest traces to draw.
-    pub slowest: usize,
+    pub traces: &'a mut TraceOverview,
     /// Rows or lines skipped while loading.
     pub skipped: u64,
 }
@@ -64,13 +142,8 @@ figure{margin:16px 0}figcaption{font-size:13px;margin-bottom:4px}
 ";
 
 /// Renders the report.
-pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
-    let palette = Palette::new(
-        data.traces
-            .iter()
-            .flat_map(|t| t.spans.iter().map(|s| s.service.clone()))
-            .collect(),
-    );
+pub fn html(data: &mut ReportData<'_>) -> Result<String, ChartError> {
+    let palette = Palette::new(data.traces.services.iter().cloned().collect());
     let mut h = String::new();
     let w = &mut h;
     let _ = writeln!(
@@ -78,17 +151,13 @@ pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>ringside report</title><style>{STYLE}</style></head><body>"
     );
-    let spans: usize = data.traces.iter().map(|t| t.spans.len()).sum();
-    let (first, last) = data
-        .traces
-        .iter()
-        .flat_map(|t| t.spans.iter().map(|s| s.start_ns))
-        .fold((u64::MAX, 0), |(a, b), t| (a.min(t), b.max(t)));
+    let spans = data.traces.spans;
+    let (first, last) = (data.traces.first_ns, data.traces.last_ns);
     let _ = writeln!(
         w,
         "<h1>ringside report</h1><section id=\"summary\"><p>Source: {}. {} traces, {} spans{}{}.</p></section>",
         escape(&data.source),
-        data.traces.len(),
+        data.traces.traces,
         spans,
         if spans > 0 {
             format!(", {} to {}", fmt_time(first), fmt_time(last))
@@ -103,21 +172,13 @@ pub fn html(data: &ReportData<'_>) -> Result<String, ChartError> {
     );
     percentiles(w, data.stats)?;
     errors(w, data.stats);
-    let roots: Vec<(u64, u64)> = data
-        .traces
-        .iter()
-        .filter_map(|t| {
-            t.root
-                .map(|r| (t.spans[r].start_ns, t.spans[r].duration_ns()))
-        })
-        .collect();
     let _ = writeln!(
         w,
         "<h2>Trace latency over time</h2><section id=\"heatmap\"><p class=\"note\">Each column is a slice \
          of time, each row a power-of-two range of end-to-end (root span) duration; darker cells hold \
          more traces.</p>"
     );
-    match heatmap::svg(&roots)? {
+    match heatmap::svg(&data.traces.roots)? {
         Some(svg) => w.push_str(&svg),
         None => w.push_str("<p>No traces.</p>"),
     }
@@ -254,10 +315,8 @@ fn bottlenecks(w: &mut String, b: &Bottlenecks) {
     w.push_str("</section>\n");
 }
 
-fn slowest(w: &mut String, data: &ReportData<'_>, palette: &Palette) -> Result<(), ChartError> {
-    let mut order: Vec<&Trace> = data.traces.iter().filter(|t| t.root.is_some()).collect();
-    order.sort_by_key(|t| std::cmp::Reverse(t.root.map_or(0, |r| t.spans[r].duration_ns())));
-    order.truncate(data.slowest);
+fn slowest(w: &mut String, data: &mut ReportData<'_>, palette: &Palette) -> Result<(), ChartError> {
+    let order = data.traces.slowest();
     let _ = write!(
         w,
         "<h2>The {} slowest traces</h2><section id=\"slowest\"><p class=\"note\">Bars are coloured by service; \

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{Span, StatusCode, TraceId, serialize_display};
+use super::model::{SpanRow, StatusCode, TraceId, serialize_display};
 use super::tree::Trace;
 
 /// Span filters; all given ones must hold for the same span.
@@ -26,7 +26,7 @@ pub struct SpanFilter {
 
 impl SpanFilter {
     /// True when `span` passes every filter.
-    pub fn matches(&self, span: &Span) -> bool {
+    pub fn matches(&self, span: &SpanRow) -> bool {
         self.service.as_deref().is_none_or(|s| *span.service == *s)
             && self.name.as_deref().is_none_or(|n| *span.name == *n)
             && self.status.is_none_or(|st| span.status == st)
@@ -36,6 +36,15 @@ impl SpanFilter {
                     .iter()
                     .any(|(key, value)| key == k && value.to_string() == *v)
             })
+    }
+
+    /// True when no filter is given (every span matches).
+    pub fn is_empty(&self) -> bool {
+        self.service.is_none()
+            && self.name.is_none()
+            && self.status.is_none()
+            && self.min_duration_ns.is_none()
+            && self.attrs.is_empty()
     }
 
     /// Attribute keys the filter needs loaded.
@@ -108,6 +117,64 @@ impl TraceSummary {
     }
 }
 
+/// The first `limit` traces in a [`SortBy`] order, kept while traces are
+/// offered one at a time: memory for `2 · limit` summaries, whatever the
+/// number offered.
+#[derive(Debug)]
+pub struct TopTraces {
+    sort: SortBy,
+    limit: usize,
+    kept: Vec<TraceSummary>,
+}
+
+impl TopTraces {
+    /// Keeps the first `limit` in `sort` order.
+    pub fn new(sort: SortBy, limit: usize) -> TopTraces {
+        TopTraces {
+            sort,
+            limit,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Offers one trace.
+    pub fn offer(&mut self, t: TraceSummary) {
+        if self.limit == 0 {
+            return;
+        }
+        self.kept.push(t);
+        if self.kept.len() >= 2 * self.limit.max(512) {
+            self.cut();
+        }
+    }
+
+    fn cut(&mut self) {
+        let key = |t: &TraceSummary| (t.start_ns, t.trace_id);
+        // Every order ends with (start, trace id), so it is total: the first
+        // `limit` do not depend on the order traces were offered in.
+        match self.sort {
+            SortBy::Recent => self.kept.sort_by_key(|t| std::cmp::Reverse(key(t))),
+            SortBy::Oldest => self.kept.sort_by_key(key),
+            SortBy::Longest => self
+                .kept
+                .sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns).then(key(a).cmp(&key(b)))),
+            SortBy::Shortest => self
+                .kept
+                .sort_by(|a, b| a.duration_ns.cmp(&b.duration_ns).then(key(a).cmp(&key(b)))),
+            SortBy::MostSpans => self
+                .kept
+                .sort_by(|a, b| b.spans.cmp(&a.spans).then(key(a).cmp(&key(b)))),
+        }
+        self.kept.truncate(self.limit);
+    }
+
+    /// The first `limit`, in order.
+    pub fn finish(mut self) -> Vec<TraceSummary> {
+        self.cut();
+        self.kept
+    }
+}
+
 /// The traces among `traces` with a span matching `filter`, sorted, at most
 /// `limit`.
 pub fn search(
@@ -116,23 +183,13 @@ pub fn search(
     sort: SortBy,
     limit: usize,
 ) -> Vec<TraceSummary> {
-    let mut found: Vec<TraceSummary> = traces
+    let mut top = TopTraces::new(sort, limit);
+    for t in traces
         .iter()
         .filter(|t| t.spans.iter().any(|s| filter.matches(s)))
         .filter_map(TraceSummary::of)
-        .collect();
-    let key = |t: &TraceSummary| (t.start_ns, t.trace_id);
-    match sort {
-        SortBy::Recent => found.sort_by_key(|t| std::cmp::Reverse(key(t))),
-        SortBy::Oldest => found.sort_by_key(key),
-        SortBy::Longest => {
-            found.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns).then(key(a).cmp(&key(b))))
-        }
-        SortBy::Shortest => {
-            found.sort_by(|a, b| a.duration_ns.cmp(&b.duration_ns).then(key(a).cmp(&key(b))))
-        }
-        SortBy::MostSpans => found.sort_by(|a, b| b.spans.cmp(&a.spans).then(key(a).cmp(&key(b)))),
+    {
+        top.offer(t);
     }
-    found.truncate(limit);
-    found
+    top.finish()
 }

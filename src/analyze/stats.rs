@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::Span;
+use super::model::SpanRow;
 
 /// A percentile in parts per million (50% = 500_000), so that 99.9% is exact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,26 +118,64 @@ impl OpStats {
     }
 }
 
-/// Statistics of every (service, operation[, attribute value]) in `spans`,
-/// sorted by service, operation, group.
-pub fn per_operation(spans: &[Span], group_by: Option<&str>) -> Vec<OpStats> {
-    let mut groups: HashMap<OpKey, (Vec<u64>, u64)> = HashMap::new();
-    for s in spans {
+/// Durations and errors per (service, operation[, attribute value]), span by
+/// span: 8 bytes a span (exact percentiles need every duration) plus one
+/// entry per group.
+#[derive(Debug, Default)]
+pub struct OpDurations {
+    group_by: Option<String>,
+    groups: HashMap<OpKey, (Vec<u64>, u64)>,
+}
+
+impl OpDurations {
+    /// Groups by service and operation, and by the value of attribute
+    /// `group_by` if given.
+    pub fn new(group_by: Option<&str>) -> OpDurations {
+        OpDurations {
+            group_by: group_by.map(str::to_owned),
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Counts one span.
+    pub fn add(&mut self, s: &SpanRow) {
         let key = OpKey {
             service: s.service.clone(),
             operation: s.name.clone(),
-            group: group_by.and_then(|k| s.attr(k)).map(|v| v.to_string()),
+            group: self
+                .group_by
+                .as_deref()
+                .and_then(|k| s.attr(k))
+                .map(|v| v.to_string()),
         };
-        let entry = groups.entry(key).or_default();
+        let entry = self.groups.entry(key).or_default();
         entry.0.push(s.duration_ns());
         entry.1 += u64::from(s.is_error());
     }
-    let mut out: Vec<OpStats> = groups
-        .into_iter()
-        .map(|(key, (mut durations, errors))| OpStats::from_durations(key, &mut durations, errors))
-        .collect();
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    out
+
+    /// Statistics of every group, sorted by service, operation, group. Each
+    /// group's durations are freed as soon as its statistics are computed.
+    pub fn finish(self) -> Vec<OpStats> {
+        let mut out: Vec<OpStats> = self
+            .groups
+            .into_iter()
+            .map(|(key, (mut durations, errors))| {
+                OpStats::from_durations(key, &mut durations, errors)
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+}
+
+/// Statistics of every (service, operation[, attribute value]) in `spans`,
+/// sorted by service, operation, group.
+pub fn per_operation(spans: &[SpanRow], group_by: Option<&str>) -> Vec<OpStats> {
+    let mut groups = OpDurations::new(group_by);
+    for s in spans {
+        groups.add(s);
+    }
+    groups.finish()
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use super::model::{Span, SpanId, SpanKind, StatusCode, TraceId};
+use super::model::{SpanId, SpanKind, SpanRow, StatusCode, TraceId};
 
 /// A span of trace 1 with id `id`, parent `parent`, on `[start, end]`.
-pub fn span(id: u8, parent: Option<u8>, start: u64, end: u64) -> Span {
-    Span {
+pub fn span(id: u8, parent: Option<u8>, start: u64, end: u64) -> SpanRow {
+    SpanRow {
         trace_id: TraceId([1; 16]),
         span_id: SpanId([id; 8]),
         parent_span_id: parent.map(|p| SpanId([p; 8])),

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use super::model::{Span, SpanId, TraceId};
+use super::model::{SpanId, SpanRow, TraceId};
 
 /// The spans of one trace, linked into a tree.
 #[derive(Debug, Clone)]
 pub struct Trace {
     /// The spans, duplicates removed. Indexes below point into this.
-    pub spans: Vec<Span>,
+    pub spans: Vec<SpanRow>,
     /// Parent of each span, `None` for roots and orphans.
     pub parent: Vec<Option<usize>>,
     /// Children of each span, by start time.
@@ -29,7 +29,7 @@ impl Trace {
     /// that is not in the trace become orphans; a loop of parent ids (which
     /// only corrupt input has) is cut at its earliest span, which becomes an
     /// orphan too.
-    pub fn new(mut spans: Vec<Span>) -> Trace {
+    pub fn new(mut spans: Vec<SpanRow>) -> Trace {
         spans.sort_by_key(|s| (s.start_ns, s.span_id));
         let mut index: HashMap<SpanId, usize> = HashMap::with_capacity(spans.len());
         let before = spans.len();
@@ -166,8 +166,8 @@ impl Trace {
     }
 
     /// Groups spans of many traces into traces, in no particular order.
-    pub fn group(spans: Vec<Span>) -> Vec<Trace> {
-        let mut by_trace: HashMap<TraceId, Vec<Span>> = HashMap::new();
+    pub fn group(spans: Vec<SpanRow>) -> Vec<Trace> {
+        let mut by_trace: HashMap<TraceId, Vec<SpanRow>> = HashMap::new();
         for s in spans {
             by_trace.entry(s.trace_id).or_default().push(s);
         }
@@ -177,7 +177,7 @@ impl Trace {
 
 /// `span`'s interval clipped to `[lo, hi]` (empty intervals come back with
 /// `end <= start`).
-pub fn clip(span: &Span, lo: u64, hi: u64) -> (u64, u64) {
+pub fn clip(span: &SpanRow, lo: u64, hi: u64) -> (u64, u64) {
     let hi = hi.max(lo);
     (span.start_ns.clamp(lo, hi), span.end_ns.clamp(lo, hi))
 }

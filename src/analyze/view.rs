@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::critical_path::CriticalPath;
-use super::model::Span;
+use super::model::SpanRow;
 use super::tree::Trace;
 
 /// One span of a trace, placed.
@@ -14,7 +14,7 @@ pub struct Row<'a> {
     pub depth: usize,
     /// The span.
     #[serde(flatten)]
-    pub span: &'a Span,
+    pub span: &'a SpanRow,
     /// Start relative to the root's start, ns (negative: before it).
     pub offset_ns: i64,
     /// Duration, ns.

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::common::{self, InputArgs, WindowArgs, outln};
 use super::exit;
-use ringside_agent::analyze::bottlenecks::{self, Bottlenecks, MIN_SAMPLES};
-use ringside_agent::analyze::stats;
+use ringside_agent::analyze::bottlenecks::{self, Bottlenecks, CriticalTally, MIN_SAMPLES};
+use ringside_agent::analyze::stats::{OpDurations, OpStats};
 use ringside_agent::analyze::time::fmt_ns;
 use ringside_agent::analyze::tree::Trace;
 
@@ -47,26 +47,38 @@ pub struct BottlenecksArgs {
     json: bool,
 }
 
-/// Loads the window and ranks it.
+/// Reads the window trace by trace and ranks it; `each` sees every trace
+/// after it is counted.
 pub fn compute(
     input: &InputArgs,
     window: &WindowArgs,
     min_samples: u64,
-) -> anyhow::Result<(Bottlenecks, u64)> {
+    each: &mut dyn FnMut(Trace),
+) -> anyhow::Result<(Vec<OpStats>, Bottlenecks, u64)> {
     let query = window.query()?;
     let input = input.open()?;
-    let loaded = common::load(&input, &query)?;
-    let ops = stats::per_operation(&loaded.spans, None);
-    let traces = Trace::group(loaded.spans);
-    Ok((
-        bottlenecks::rank(&traces, &ops, min_samples),
-        loaded.skipped.count,
-    ))
+    let mut durations = OpDurations::new(None);
+    let mut tally = CriticalTally::default();
+    let skipped = input
+        .for_each_trace(&query, &mut |spans| {
+            // Every span read counts in the statistics, duplicates too.
+            for s in &spans {
+                durations.add(s);
+            }
+            let trace = Trace::new(spans);
+            tally.add(&trace);
+            each(trace);
+        })
+        .map_err(common::load_error)?;
+    common::warn_skipped(&skipped);
+    let ops = durations.finish();
+    let ranked = bottlenecks::rank_tally(tally, &ops, min_samples);
+    Ok((ops, ranked, skipped.count))
 }
 
 /// Runs `ringside bottlenecks`.
 pub fn run(args: BottlenecksArgs) -> anyhow::Result<ExitCode> {
-    let (b, _) = compute(&args.input, &args.window, args.min_samples)?;
+    let (_, b, _) = compute(&args.input, &args.window, args.min_samples, &mut |_| {})?;
     let code = if b.critical_path.is_empty() {
         ExitCode::from(exit::NOT_FOUND)
     } else {

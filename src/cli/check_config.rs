@@ -96,7 +96,9 @@ pub fn summary(c: &Config) -> String {
                     path.display()
                 )
             }
-            ExporterConfig::Sqlite(SqliteConfig { path }) => format!("sqlite {}", path.display()),
+            ExporterConfig::Sqlite(SqliteConfig { path, .. }) => {
+                format!("sqlite {}", path.display())
+            }
             ExporterConfig::Console(_) => "console".to_string(),
         };
         line(&format!("exporters[{i}]"), &text);

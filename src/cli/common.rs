@@ -57,7 +57,7 @@ impl InputArgs {
             .exporters
             .iter()
             .find_map(|e| match e {
-                ExporterConfig::Sqlite(SqliteConfig { path }) => Some(path.clone()),
+                ExporterConfig::Sqlite(SqliteConfig { path, .. }) => Some(path.clone()),
                 _ => None,
             })
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE)))

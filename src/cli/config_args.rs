@@ -84,7 +84,7 @@ impl ConfigArgs {
         if let Some(p) = &self.store {
             config
                 .exporters
-                .push(ExporterConfig::Sqlite(SqliteConfig { path: p.clone() }));
+                .push(ExporterConfig::Sqlite(SqliteConfig::at(p.clone())));
         }
         if self.console {
             config

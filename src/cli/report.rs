@@ -7,10 +7,8 @@ use clap::Args;
 
 use super::common::{self, InputArgs, WindowArgs};
 use super::exit;
-use ringside_agent::analyze::bottlenecks::{self, MIN_SAMPLES};
-use ringside_agent::analyze::report::{self, ReportData};
-use ringside_agent::analyze::stats;
-use ringside_agent::analyze::tree::Trace;
+use ringside_agent::analyze::bottlenecks::MIN_SAMPLES;
+use ringside_agent::analyze::report::{self, ReportData, TraceOverview};
 
 /// Write a self-contained HTML report.
 #[derive(Args, Debug)]
@@ -45,16 +43,15 @@ pub struct ReportArgs {
 
 /// Runs `ringside report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let query = args.window.query()?;
-    let input = args.input.open()?;
-    let loaded = common::load(&input, &query)?;
-    if loaded.spans.is_empty() {
+    let mut overview = TraceOverview::new(args.slowest);
+    let (ops, ranked, skipped) =
+        super::bottlenecks::compute(&args.input, &args.window, args.min_samples, &mut |trace| {
+            overview.add(trace)
+        })?;
+    if overview.spans == 0 {
         eprintln!("ringside: no spans in the window; no report written");
         return Ok(ExitCode::from(exit::NOT_FOUND));
     }
-    let ops = stats::per_operation(&loaded.spans, None);
-    let traces = Trace::group(loaded.spans);
-    let ranked = bottlenecks::rank(&traces, &ops, args.min_samples);
     let source = if args.input.jsonl.is_empty() {
         args.input.store_path()?.display().to_string()
     } else {
@@ -66,13 +63,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             .collect();
         names.join(", ")
     };
-    let html = report::html(&ReportData {
+    let html = report::html(&mut ReportData {
         source,
         stats: &ops,
         bottlenecks: &ranked,
-        traces: &traces,
-        slowest: args.slowest,
-        skipped: loaded.skipped.count,
+        traces: &mut overview,
+        skipped,
     })?;
     common::write_file(&args.out, &html)?;
     eprintln!("ringside: wrote {}", args.out.display());

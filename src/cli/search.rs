@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::common::{self, InputArgs, WindowArgs};
 use super::exit::{self, BadInput};
-use ringside_agent::analyze::input::AttrSelection;
+use ringside_agent::analyze::input::Skipped;
 use ringside_agent::analyze::model::StatusCode;
-use ringside_agent::analyze::search::{self, SortBy, SpanFilter, TraceSummary};
+use ringside_agent::analyze::search::{SortBy, SpanFilter, TopTraces, TraceSummary};
 use ringside_agent::analyze::time::{fmt_ns, fmt_time, parse_duration};
 use ringside_agent::analyze::tree::Trace;
 
@@ -123,14 +123,31 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         Sort::MostSpans => SortBy::MostSpans,
     };
     let mut query = args.window.query()?;
-    let keys = filter.attr_keys();
-    if !keys.is_empty() {
-        query.attributes = AttrSelection::Keys(keys);
-    }
     let input = args.input.open()?;
-    let loaded = common::load(&input, &query)?;
-    let traces = Trace::group(loaded.spans);
-    let found = search::search(&traces, &filter, sort, args.limit);
+    let mut skipped = Skipped::default();
+    if !filter.is_empty() {
+        // First the traces with a matching span (filters in SQL), then
+        // their spans in the window, one trace at a time.
+        let (ids, s) = input
+            .traces_matching(&query, &filter)
+            .map_err(common::load_error)?;
+        skipped = s;
+        query.within_traces = Some(ids);
+    }
+    let mut top = TopTraces::new(sort, args.limit);
+    let s = input
+        .for_each_trace(&query, &mut |spans| {
+            if let Some(t) = TraceSummary::of(&Trace::new(spans)) {
+                top.offer(t);
+            }
+        })
+        .map_err(common::load_error)?;
+    // The matching pass reads the same rows again: count bad ones once.
+    if skipped.count == 0 {
+        skipped = s;
+    }
+    common::warn_skipped(&skipped);
+    let found = top.finish();
     let code = if found.is_empty() {
         ExitCode::from(exit::NOT_FOUND)
     } else {
@@ -138,7 +155,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     };
     if args.json {
         common::print_json(&Output {
-            skipped: loaded.skipped.count,
+            skipped: skipped.count,
             traces: found,
         })?;
         return Ok(code);

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::common::{self, InputArgs, WindowArgs};
 use super::exit;
 use ringside_agent::analyze::input::AttrSelection;
-use ringside_agent::analyze::stats::{self, OpStats};
+use ringside_agent::analyze::stats::{OpDurations, OpStats};
 use ringside_agent::analyze::time::fmt_ns;
 
 /// Latency and errors per service and operation.
@@ -55,12 +55,14 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
     if let Some(k) = &args.group_by {
         query.attributes = AttrSelection::Keys(vec![k.clone()]);
     }
+    query.service = args.service.clone();
     let input = args.input.open()?;
-    let mut loaded = common::load(&input, &query)?;
-    if let Some(s) = &args.service {
-        loaded.spans.retain(|x| *x.service == **s);
-    }
-    let ops = stats::per_operation(&loaded.spans, args.group_by.as_deref());
+    let mut groups = OpDurations::new(args.group_by.as_deref());
+    let skipped = input
+        .for_each_span(&query, &mut |span| groups.add(&span))
+        .map_err(common::load_error)?;
+    common::warn_skipped(&skipped);
+    let ops = groups.finish();
     let code = if ops.is_empty() {
         ExitCode::from(exit::NOT_FOUND)
     } else {
@@ -68,7 +70,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
     };
     if args.json {
         common::print_json(&Output {
-            skipped: loaded.skipped.count,
+            skipped: skipped.count,
             percentile_method: "nearest-rank (exact)",
             operations: ops,
         })?;

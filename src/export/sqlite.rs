@@ -7,12 +7,19 @@
 //! after it. A batch handed out again anyway (cursor not past the stored one)
 //! is acknowledged without being written, and spans already present (same
 //! trace and span id) are ignored.
+//!
+//! Retention ([`crate::store::retention`]): before each write, traces older
+//! than `max_age_s` or beyond `max_bytes` are deleted, oldest first, in
+//! transactions of a few milliseconds, for at most twice the time the last
+//! write took (at least [`PRUNE_MIN`], at most [`PRUNE_MAX`]): pruning keeps
+//! pace with writing and never holds an export up for long.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{ExportError, ExportOutcome, Exporter};
-use crate::batch::SpanBatch;
-use crate::batch::SpoolCursor;
+use crate::batch::{SpanBatch, SpoolCursor};
+use crate::store::retention::{RETENTION_STATS, Retention};
 use crate::store::{Store, StoreError};
 
 /// The `[[exporters]]` entry of kind `sqlite`.
@@ -21,13 +28,49 @@ use crate::store::{Store, StoreError};
 pub struct SqliteConfig {
     /// The database file.
     pub path: PathBuf,
+    /// Delete traces whose earliest span is older than this many seconds,
+    /// 0 = keep them forever.
+    #[serde(default)]
+    pub max_age_s: u64,
+    /// Delete the oldest traces while the store's data is larger than this
+    /// many bytes, 0 = no limit.
+    #[serde(default)]
+    pub max_bytes: u64,
 }
+
+impl SqliteConfig {
+    /// A store at `path`, kept forever.
+    pub fn at(path: PathBuf) -> SqliteConfig {
+        SqliteConfig {
+            path,
+            max_age_s: 0,
+            max_bytes: 0,
+        }
+    }
+
+    /// The retention these settings ask for.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            max_age: (self.max_age_s > 0).then(|| Duration::from_secs(self.max_age_s)),
+            max_bytes: (self.max_bytes > 0).then_some(self.max_bytes),
+        }
+    }
+}
+
+/// Least time given to pruning before a write.
+pub const PRUNE_MIN: Duration = Duration::from_millis(10);
+/// Most time given to pruning before a write (half the default batch
+/// timeout).
+pub const PRUNE_MAX: Duration = Duration::from_millis(100);
 
 /// Writes spans into the store at one path.
 #[derive(Debug)]
 pub struct SqliteExporter {
     path: PathBuf,
     store: Store,
+    retention: Retention,
+    /// How long the last write took.
+    last_write: Duration,
 }
 
 impl SqliteExporter {
@@ -38,7 +81,38 @@ impl SqliteExporter {
         Ok(SqliteExporter {
             path: path.to_owned(),
             store,
+            retention: Retention::default(),
+            last_write: Duration::ZERO,
         })
+    }
+
+    /// Opens the store `config` names, with its retention.
+    pub fn from_config(config: &SqliteConfig) -> anyhow::Result<SqliteExporter> {
+        Ok(SqliteExporter::open(&config.path)?.with_retention(config.retention()))
+    }
+
+    /// Deletes what `retention` does not keep, before each write.
+    pub fn with_retention(mut self, retention: Retention) -> SqliteExporter {
+        self.retention = retention;
+        self
+    }
+
+    /// Prunes for a bounded time; a failure is counted and logged, and the
+    /// write goes on (it may be what frees the disk next time).
+    fn prune(&mut self) {
+        if self.retention.is_unlimited() {
+            return;
+        }
+        let budget = (2 * self.last_write).clamp(PRUNE_MIN, PRUNE_MAX);
+        if let Err(e) = self
+            .store
+            .prune(&self.retention, ringside::clock::unix_ns(), budget)
+        {
+            RETENTION_STATS
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            log::warn!("sqlite exporter: {}: retention: {e}", self.path.display());
+        }
     }
 }
 
@@ -58,7 +132,11 @@ impl Exporter for SqliteExporter {
         batches: &[SpanBatch],
         cursor: SpoolCursor,
     ) -> Result<ExportOutcome, ExportError> {
-        match self.store.write(batches, cursor) {
+        self.prune();
+        let started = Instant::now();
+        let written = self.store.write(batches, cursor);
+        self.last_write = started.elapsed();
+        match written {
             Ok(w) => Ok(ExportOutcome {
                 accepted: w.inserted + w.duplicates,
                 rejected: w.invalid,

@@ -37,7 +37,7 @@ pub fn build_exporters(config: &Config) -> anyhow::Result<Vec<Box<dyn Exporter>>
                 &OtlpSettings::from_config(c, config.batch.max_bytes)?,
             )?)),
             ExporterConfig::Console(_) => out.push(Box::new(ConsoleExporter::new())),
-            ExporterConfig::Sqlite(c) => out.push(Box::new(SqliteExporter::open(&c.path)?)),
+            ExporterConfig::Sqlite(c) => out.push(Box::new(SqliteExporter::from_config(c)?)),
         }
     }
     Ok(out)

@@ -1,6 +1,6 @@
 //! The local trace store: spans in one SQLite file, written by the sidecar's
 //! SQLite exporter ([`crate::export::sqlite`]) and read by the analysis
-//! commands ([`crate::analyze`]).
+//! commands ([`crate::analyze`], whose `input::sqlite` reads it).
 //!
 //! The file is in WAL mode, so readers never block the writer. Every export
 //! call is one transaction that also records the spool cursor, so a crash
@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::batch::Resource;
 
 pub mod generate;
-pub mod read;
+pub mod retention;
 pub mod schema;
 mod write;
 
@@ -109,6 +109,11 @@ impl std::fmt::Debug for Store {
 /// attributes) in memory while writing.
 const CACHE_KIB: i64 = 128 * 1024;
 
+/// Page cache of a read-only connection, in KiB: the analysis commands walk
+/// the store once in index order, so a large cache would only hold pages
+/// never read again (and count in their peak memory).
+const READ_CACHE_KIB: i64 = 16 * 1024;
+
 /// Database page size in bytes, for new stores.
 const PAGE_SIZE: i64 = 16 * 1024;
 
@@ -138,6 +143,9 @@ impl Store {
         // FULL (an fsync per commit) measured 0.6x the write rate.
         // Takes effect only on a new, empty file (before the WAL switch).
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+        // Lets retention hand free pages back to the file system
+        // (`retention`); like page_size, only a new file takes it.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
@@ -165,7 +173,7 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        conn.pragma_update(None, "cache_size", -READ_CACHE_KIB)?;
         let store = Store {
             conn,
             path: path.to_owned(),

@@ -4,7 +4,7 @@ use crate::analyze::tree::Trace;
 use crate::store::generate::Rng;
 
 /// The path as `(span id byte, start, end)`.
-fn path(spans: Vec<crate::analyze::model::Span>) -> Vec<(u8, u64, u64)> {
+fn path(spans: Vec<crate::analyze::model::SpanRow>) -> Vec<(u8, u64, u64)> {
     let trace = Trace::new(spans);
     let p = CriticalPath::of(&trace).unwrap();
     let root = &trace.spans[p.root];

@@ -417,7 +417,7 @@ fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
                 return Err(fault(key("keep"), "must be at least 1"));
             }
         }
-        ExporterConfig::Sqlite(SqliteConfig { path }) => {
+        ExporterConfig::Sqlite(SqliteConfig { path, .. }) => {
             if path.as_os_str().is_empty() {
                 return Err(fault(key("path"), "must not be empty"));
             }

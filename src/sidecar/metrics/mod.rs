@@ -16,6 +16,7 @@ use std::time::Duration;
 pub use exposition::{CONTENT_TYPE, Exposition, escape_label_value};
 
 use super::sample::{Reason, SamplerStats};
+use crate::store::retention::{self, RetentionStats};
 
 /// Fills a page of metrics; called once per `/metrics` request.
 pub type Collect = Arc<dyn Fn(&mut Exposition) + Send + Sync>;
@@ -220,6 +221,47 @@ pub fn expose_sampler(e: &mut Exposition, stats: &SamplerStats) {
         "Spans held by the tail rules.",
         &[],
         stats.tail_spans as f64,
+    );
+}
+
+/// Writes the SQLite store's retention counters:
+/// `ringside_store_deleted_traces_total` and `..._spans_total` by `reason`
+/// (age, size), the bytes handed back to the file system, failed delete
+/// steps, and the store's data size.
+pub fn expose_store_retention(e: &mut Exposition, stats: &RetentionStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for reason in retention::Reason::ALL {
+        let labels = [("reason", reason.as_str())];
+        e.counter(
+            "ringside_store_deleted_traces_total",
+            "Whole traces the SQLite store's retention deleted, by reason (age, size).",
+            &labels,
+            stats.traces(reason),
+        );
+        e.counter(
+            "ringside_store_deleted_spans_total",
+            "Spans of the traces the SQLite store's retention deleted, by reason.",
+            &labels,
+            stats.spans(reason),
+        );
+    }
+    e.counter(
+        "ringside_store_released_bytes_total",
+        "Free pages of the SQLite store handed back to the file system.",
+        &[],
+        stats.released_bytes.load(Relaxed),
+    );
+    e.counter(
+        "ringside_store_retention_errors_total",
+        "Retention steps of the SQLite store that failed (writes went on).",
+        &[],
+        stats.errors.load(Relaxed),
+    );
+    e.gauge(
+        "ringside_store_bytes",
+        "Data size of the SQLite store (pages in use) after the last retention check.",
+        &[],
+        stats.store_bytes.load(Relaxed) as f64,
     );
 }
 

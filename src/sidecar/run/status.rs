@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::sidecar::deliver::ExporterStats;
-use crate::sidecar::metrics::{Exposition, expose_sampler};
+use crate::sidecar::metrics::{Exposition, expose_sampler, expose_store_retention};
 use crate::sidecar::sample::SamplerStats;
 use crate::sidecar::source::RingReport;
 use crate::sidecar::spool::SpoolStats;
@@ -127,6 +127,7 @@ impl Status {
             s.rings_removed,
         );
         expose_sampler(e, &s.sampler);
+        expose_store_retention(e, &crate::store::retention::RETENTION_STATS);
         let sp = &s.spool;
         e.gauge(
             "ringside_spool_bytes",

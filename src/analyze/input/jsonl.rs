@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::input::Skipped;
-use super::model::{
-    AttrValue, Attributes, Event, Link, Names, Span, SpanKind, StatusCode, parse_span_id,
+use super::Skipped;
+use crate::analyze::model::{
+    AttrValue, Attributes, Event, Link, Names, SpanKind, SpanRow, StatusCode, parse_span_id,
     parse_trace_id,
 };
 
@@ -208,7 +208,7 @@ fn span(
     service: &Arc<str>,
     host: &Arc<str>,
     names: &mut Names,
-) -> Result<Span, String> {
+) -> Result<SpanRow, String> {
     let trace_id = parse_trace_id(&s.trace_id).ok_or("traceId is not 32 hex digits")?;
     let span_id = parse_span_id(&s.span_id).ok_or("spanId is not 16 hex digits")?;
     let parent_span_id = match s.parent_span_id.as_deref().map(str::trim) {
@@ -238,7 +238,7 @@ fn span(
             })
         })
         .collect::<Result<_, String>>()?;
-    Ok(Span {
+    Ok(SpanRow {
         trace_id,
         span_id,
         parent_span_id,
@@ -264,7 +264,7 @@ pub fn read<R: BufRead>(
     label: &str,
     names: &mut Names,
     skipped: &mut Skipped,
-    mut emit: impl FnMut(Span),
+    mut emit: impl FnMut(SpanRow),
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut line_no = 0u64;
