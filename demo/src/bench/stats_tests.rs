@@ -5,16 +5,12 @@
 
 use super::*;
 
-/// SplitMix64 with a fixed seed.
-struct Rng(u64);
+/// A seeded generator.
+struct Rng(fastrand::Rng);
 
 impl Rng {
     fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.f64()
     }
 
     /// About N(0, 1) (Irwin-Hall of twelve uniforms).
@@ -28,7 +24,7 @@ impl Rng {
 /// `shift` slower (a factor), the machine drifts by `drift(fraction of the
 /// run)` (a factor), and each round has its own jitter of a few percent.
 fn round_p50s(sequence: &[usize], shift: f64, drift: impl Fn(f64) -> f64, seed: u64) -> Vec<f64> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(fastrand::Rng::with_seed(seed));
     let len = sequence.len() as f64;
     sequence
         .iter()
