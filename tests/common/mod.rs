@@ -187,6 +187,8 @@ pub struct JsonSpan {
     pub end: u64,
     pub status_code: i64,
     pub attrs: HashMap<String, serde_json::Value>,
+    /// The span as exported (events, links, status message).
+    pub raw: serde_json::Value,
 }
 
 impl JsonSpan {
@@ -250,6 +252,7 @@ pub fn read_jsonl(path: &Path) -> Vec<JsonSpan> {
                                     .collect()
                             })
                             .unwrap_or_default(),
+                        raw: s.clone(),
                     });
                 }
             }
