@@ -9,7 +9,7 @@ mod common;
 #[path = "../tracing/examples/tracing_daemon.rs"]
 mod tracing_daemon;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,6 @@ use std::time::Duration;
 use common::{JsonSpan, TempDir, layout, read_jsonl, start_sidecar, wait_for};
 use ringside::trace::Tracer;
 use ringside_tracing::RingsideLayer;
-use serde_json::Value;
 use tracing::{info, info_span};
 use tracing_subscriber::prelude::*;
 
@@ -33,28 +32,6 @@ impl Write for Printed {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// A span event as exported: its name and attributes.
-fn events(s: &JsonSpan) -> Vec<(String, HashMap<String, Value>)> {
-    s.raw["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let attrs = e["attributes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|kv| (kv["key"].as_str().unwrap().to_string(), kv["value"].clone()))
-                .collect();
-            (e["name"].as_str().unwrap().to_string(), attrs)
-        })
-        .collect()
-}
-
-fn status_message(s: &JsonSpan) -> &str {
-    s.raw["status"]["message"].as_str().unwrap_or("")
 }
 
 #[test]
@@ -127,7 +104,7 @@ fn tracing_spans_reach_the_exporter_through_the_sidecar() {
                 assert_eq!(s.int("http.response.status_code"), Some(code));
                 assert_eq!(s.status_code, 0, "a warning does not fail the span");
                 if code == 500 {
-                    let ev = events(s);
+                    let ev = s.events();
                     assert_eq!(ev.len(), 1);
                     assert_eq!(ev[0].0, "chunk not read");
                     assert_eq!(ev[0].1["status"]["intValue"], "500");
@@ -140,11 +117,11 @@ fn tracing_spans_reach_the_exporter_through_the_sidecar() {
                 assert_eq!(client.trace_id, s.trace_id);
                 assert_eq!(client.int("storage.chunk.index"), chunk);
                 assert_eq!(s.attrs["storage.cached"]["boolValue"], false);
-                let ev = events(s);
+                let ev = s.events();
                 assert_eq!(ev.len(), 1, "{ev:?}");
                 if chunk == Some(3) {
                     assert_eq!(s.status_code, 2, "error");
-                    assert_eq!(status_message(s), "Input/output error (os error 5)");
+                    assert_eq!(s.status_message(), "Input/output error (os error 5)");
                     assert_eq!(ev[0].0, "chunk read failed");
                     assert_eq!(s.int("storage.size"), None);
                 } else {
@@ -184,7 +161,7 @@ fn tracing_spans_reach_the_exporter_through_the_sidecar() {
     assert_eq!(names["gateway.read"], 5);
     assert_eq!(names["chunk.read"], 5);
     assert_eq!(names["read_chunk"], 5);
-    let traces: std::collections::HashSet<_> = spans.iter().map(|s| &s.trace_id).collect();
+    let traces: HashSet<_> = spans.iter().map(|s| &s.trace_id).collect();
     assert_eq!(
         traces.len(),
         5 + 2,
