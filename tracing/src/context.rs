@@ -8,7 +8,7 @@ use tracing::span::Id;
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::{Recorded, RingsideLayer};
+use crate::RingsideLayer;
 
 /// Finds the context of the span `id` (or its nearest recorded ancestor) in
 /// the subscriber behind a [`Dispatch`].
@@ -20,9 +20,7 @@ where
     S: Subscriber + for<'l> LookupSpan<'l> + 'static,
 {
     let subscriber = dispatch.downcast_ref::<S>()?;
-    let span = subscriber.span(id)?;
-    span.scope()
-        .find_map(|s| s.extensions().get::<Recorded>().map(|r| r.0.context()))
+    crate::recorded_context(subscriber.span(id)?)
 }
 
 /// The ringside context of a `tracing` span: `None` when the span is disabled

@@ -5,7 +5,7 @@ mod text;
 mod fields;
 mod context;
 
-use ringside::trace::{Span, StatusCode, Tracer};
+use ringside::trace::{Span, SpanContext, StatusCode, Tracer};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
@@ -80,8 +80,19 @@ impl RingsideLayer {
 /// closes.
 struct Recorded(Span<'static>);
 
-/// The nearest span from `span` up (itself first) that this layer records.
-fn recorded<'a, S>(span: SpanRef<'a, S>, f: impl FnOnce(&mut Span<'static>))
+/// The context of the nearest span from `span` up (itself first) that this
+/// layer records.
+fn recorded_context<S>(span: SpanRef<'_, S>) -> Option<SpanContext>
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    span.scope()
+        .find_map(|s| s.extensions().get::<Recorded>().map(|r| r.0.context()))
+}
+
+/// Runs `f` on the nearest span from `span` up (itself first) that this
+/// layer records.
+fn with_recorded<S>(span: SpanRef<'_, S>, f: impl FnOnce(&mut Span<'static>))
 where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
@@ -110,10 +121,7 @@ where
         } else {
             None
         };
-        let mut parent_context = None;
-        if let Some(p) = parent {
-            recorded(p, |s| parent_context = Some(s.context()));
-        }
+        let parent_context = parent.and_then(recorded_context);
         let meta = attrs.metadata();
         let mut span = match &parent_context {
             Some(p) => self.tracer.span_with_parent(meta.name(), Some(p)),
@@ -140,8 +148,7 @@ where
         let (Some(this), Some(cause)) = (ctx.span(id), ctx.span(follows)) else {
             return;
         };
-        let mut to = None;
-        recorded(cause, |s| to = Some(s.context()));
+        let to = recorded_context(cause);
         if let (Some(to), Some(r)) = (to, this.extensions_mut().get_mut::<Recorded>()) {
             r.0.add_link(&to, &[]);
         }
@@ -154,7 +161,7 @@ where
         let mut fields = EventFields::new();
         event.record(&mut fields);
         let meta = event.metadata();
-        recorded(span, |s| {
+        with_recorded(span, |s| {
             let name = fields.name(meta.name());
             let (attrs, n) = fields.attrs();
             s.add_event(name, &attrs[..n]);
