@@ -8,9 +8,12 @@
 //!
 //! Each span has two fields (a string and an integer) and is entered and
 //! exited once; the `span_with_event` group adds one `info!` event inside it.
+//! At the end it prints how many spans each pipeline kept: a full ring or a
+//! full batch queue drops spans, which is cheaper than keeping them.
 //!
 //! Run: `cargo bench -p ringside-tracing --bench layer`
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -102,6 +105,8 @@ fn layers(c: &mut Criterion) {
 
     let bare = Dispatch::new(tracing_subscriber::registry());
 
+    // Spans each case started, to compare with what each pipeline kept.
+    let started = [Cell::new(0u64), Cell::new(0), Cell::new(0)];
     let cases = [
         ("ringside-tracing", &ringside),
         ("tracing-opentelemetry", &otel),
@@ -109,13 +114,31 @@ fn layers(c: &mut Criterion) {
     ];
     for (group, work) in [("span", span as fn()), ("span_with_event", span_with_event)] {
         let mut g = c.benchmark_group(group);
-        for (name, dispatch) in cases {
-            g.bench_function(name, |b| {
-                tracing::dispatcher::with_default(dispatch, || b.iter(work))
+        for ((name, dispatch), count) in cases.iter().zip(&started) {
+            g.bench_function(*name, |b| {
+                tracing::dispatcher::with_default(dispatch, || {
+                    b.iter(|| {
+                        work();
+                        count.set(count.get() + 1);
+                    })
+                })
             });
         }
         g.finish();
     }
+    let _ = provider.force_flush();
+    let ring = tracer.stats().unwrap();
+    println!(
+        "ringside-tracing: {} spans started, {} written, {} dropped (ring full)",
+        started[0].get() + 1,
+        ring.written,
+        ring.dropped
+    );
+    println!(
+        "tracing-opentelemetry: {} spans started, {} exported (the rest dropped by the batch processor's full queue)",
+        started[1].get() + 1,
+        exported.0.load(Ordering::Relaxed)
+    );
 
     stop.store(true, Ordering::Relaxed);
     let _ = provider.shutdown();
