@@ -1,8 +1,9 @@
-//! The README's code blocks for `tracing` and Go are compiled or run by tests:
+//! The README's code blocks for `tracing`, Go and Python are compiled or run
+//! by tests:
 //! each block must appear, line for line (indentation aside), in a tested
 //! file: `tracing/README.md`, whose blocks are `ringside-tracing`'s doc tests,
-//! or `go/ringside/example_test.go`, which `go test` runs
-//! (tests/go_sidecar.rs).
+//! `go/ringside/example_test.go`, which `go test` runs (tests/go_sidecar.rs),
+//! or `python/tests/readme_example.py`, which tests/python_sidecar.rs runs.
 
 use std::path::Path;
 
@@ -74,6 +75,11 @@ fn readme_tracing_blocks_are_doc_tests_of_ringside_tracing() {
 #[test]
 fn readme_go_blocks_are_in_the_go_example_test() {
     check("### Go through cgo", "go", "go/ringside/example_test.go");
+}
+
+#[test]
+fn readme_python_blocks_are_in_the_example_python_sidecar_runs() {
+    check("### Python", "python", "python/tests/readme_example.py");
 }
 
 #[test]
