@@ -36,6 +36,32 @@ _current = contextvars.ContextVar("ringside_current_span", default=None)
 ROOT = object()
 
 
+def _parent(parent):
+    """The parent a new span gets: the one given, none for ROOT, else the
+    current span's context."""
+    if parent is ROOT:
+        return None
+    if parent is None:
+        current = _current.get()
+        return current.context() if current is not None else None
+    return parent
+
+
+@contextlib.contextmanager
+def _current_block(span):
+    """Makes ``span`` current for a ``with`` block and ends it after; an
+    exception leaving the block marks it failed and propagates."""
+    token = _current.set(span)
+    try:
+        yield span
+    except BaseException as e:
+        span.record_error(type(e).__name__, str(e))
+        raise
+    finally:
+        _current.reset(token)
+        span.end()
+
+
 def current_span():
     """The span of the innermost ``with tracer.span(...)`` block, or None."""
     return _current.get()
@@ -48,28 +74,34 @@ class Tracer:
     def __init__(self, service, ring_dir=None):
         self._native = _NativeTracer(service, ring_dir)
 
-    @contextlib.contextmanager
     def span(self, name, kind=INTERNAL, parent=None, attributes=None):
         """A span for the ``with`` block, current inside it. ``parent``: a
         SpanContext (from ``extract``), ``ROOT`` for a new trace, or None for
         the current span."""
-        if parent is None:
-            current = _current.get()
-            parent = current.context() if current is not None else None
-        elif parent is ROOT:
-            parent = None
-        span = self._native.start_span(name, kind, parent)
+        span = self._native.start_span(name, kind, _parent(parent))
         for key, value in (attributes or {}).items():
             span.set_attr(key, value)
-        token = _current.set(span)
-        try:
-            yield span
-        except BaseException as e:
-            span.record_error(type(e).__name__, str(e))
-            raise
-        finally:
-            _current.reset(token)
-            span.end()
+        return _current_block(span)
+
+    # Storage helpers: spans named and attributed as README's storage
+    # vocabulary says, as `ringside::trace::storage` makes them.
+
+    def file_op(self, op, path, client_id, size=None, parent=None):
+        """Server span of a file operation (read, write, delete, stat, list,
+        rename) for the ``with`` block; ``span.set_size()`` once known."""
+        return _current_block(self._native.file_op(op, path, client_id, size, _parent(parent)))
+
+    def metadata_op(self, op, key, parent=None):
+        """Server span of a metadata operation (lookup, allocate, commit,
+        delete, list, rename); ``span.set_metadata_result(found, version)``."""
+        return _current_block(self._native.metadata_op(op, key, _parent(parent)))
+
+    def data_op(self, op, chunk_id, size, node, replica=0, parent=None):
+        """Server span of an operation (read, write, delete, verify) on one
+        replica of a chunk held by data node ``node``."""
+        return _current_block(
+            self._native.data_op(op, chunk_id, size, node, replica, _parent(parent))
+        )
 
     def start_span(self, name, kind=INTERNAL, parent=None):
         """A span that is not made current; end it with ``end()``."""

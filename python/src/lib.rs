@@ -6,7 +6,37 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
+use ringside::trace::storage::{self, DataOp, FileOp, MetadataOp, MetadataResult};
 use ringside::trace::{self, SpanKind, StatusCode, Value, propagation};
+
+/// The operation named `op` (its `storage.operation` value) among `all`.
+fn parse_op<T: Copy>(all: &[T], as_str: fn(T) -> &'static str, op: &str) -> PyResult<T> {
+    all.iter()
+        .copied()
+        .find(|o| as_str(*o) == op)
+        .ok_or_else(|| {
+            let names: Vec<_> = all.iter().map(|o| as_str(*o)).collect();
+            PyValueError::new_err(format!("operation {op:?} is not one of {names:?}"))
+        })
+}
+
+const FILE_OPS: [FileOp; 6] = [
+    FileOp::Read,
+    FileOp::Write,
+    FileOp::Delete,
+    FileOp::Stat,
+    FileOp::List,
+    FileOp::Rename,
+];
+const METADATA_OPS: [MetadataOp; 6] = [
+    MetadataOp::Lookup,
+    MetadataOp::Allocate,
+    MetadataOp::Commit,
+    MetadataOp::Delete,
+    MetadataOp::List,
+    MetadataOp::Rename,
+];
+const DATA_OPS: [DataOp; 4] = [DataOp::Read, DataOp::Write, DataOp::Delete, DataOp::Verify];
 
 /// An attribute value taken from Python, owned until the call that writes it.
 enum Owned {
@@ -121,10 +151,61 @@ impl Tracer {
         };
         let mut span = self.0.span_with_parent(name, parent.map(|p| &p.0));
         span.set_kind(kind);
-        Ok(Span {
-            context: span.context(),
-            live: Some(span),
-        })
+        Ok(Span::new(span))
+    }
+
+    /// The server span of a file operation (`read`, `write`, `delete`,
+    /// `stat`, `list`, `rename`) as `ringside::trace::storage::file_op`.
+    #[pyo3(signature = (op, path, client_id, size = None, parent = None))]
+    fn file_op(
+        &self,
+        op: &str,
+        path: &str,
+        client_id: &str,
+        size: Option<u64>,
+        parent: Option<&SpanContext>,
+    ) -> PyResult<Span> {
+        let op = parse_op(&FILE_OPS, FileOp::as_str, op)?;
+        Ok(Span::new(storage::file_op(
+            self.0,
+            parent.map(|p| &p.0),
+            op,
+            path,
+            size,
+            client_id,
+        )))
+    }
+
+    /// The server span of a metadata operation (`lookup`, `allocate`,
+    /// `commit`, `delete`, `list`, `rename`) on `key`.
+    #[pyo3(signature = (op, key, parent = None))]
+    fn metadata_op(&self, op: &str, key: &str, parent: Option<&SpanContext>) -> PyResult<Span> {
+        let op = parse_op(&METADATA_OPS, MetadataOp::as_str, op)?;
+        Ok(Span::new(storage::metadata_op(
+            self.0,
+            parent.map(|p| &p.0),
+            op,
+            key,
+        )))
+    }
+
+    /// The server span of an operation (`read`, `write`, `delete`, `verify`)
+    /// on one replica of a chunk held by data node `node`.
+    #[pyo3(signature = (op, chunk_id, size, node, replica = 0, parent = None))]
+    fn data_op(
+        &self,
+        op: &str,
+        chunk_id: &str,
+        size: u64,
+        node: u32,
+        replica: u32,
+        parent: Option<&SpanContext>,
+    ) -> PyResult<Span> {
+        let op = parse_op(&DATA_OPS, DataOp::as_str, op)?;
+        let parent = parent.map(|p| &p.0);
+        Ok(Span::new(storage::data_op(
+            self.0, parent, op, chunk_id, size, node, replica,
+        )))
     }
 
     /// Creates the ring now; raises OSError with the reason if it cannot be.
@@ -154,6 +235,13 @@ struct Span {
 }
 
 impl Span {
+    fn new(span: trace::Span<'static>) -> Span {
+        Span {
+            context: span.context(),
+            live: Some(span),
+        }
+    }
+
     fn live(&mut self) -> PyResult<&mut trace::Span<'static>> {
         self.live
             .as_mut()
@@ -212,6 +300,24 @@ impl Span {
     /// attribute `error.type`.
     fn record_error(&mut self, error_type: &str, message: &str) -> PyResult<()> {
         self.live()?.record_error(error_type, message);
+        Ok(())
+    }
+
+    /// Records a file's size once known (storage helpers).
+    fn set_size(&mut self, size: u64) -> PyResult<()> {
+        storage::set_size(self.live()?, size);
+        Ok(())
+    }
+
+    /// Records whether a metadata key was found and, if known, its version.
+    #[pyo3(signature = (found, version = None))]
+    fn set_metadata_result(&mut self, found: bool, version: Option<u64>) -> PyResult<()> {
+        let result = if found {
+            MetadataResult::Hit
+        } else {
+            MetadataResult::Miss
+        };
+        storage::set_metadata_result(self.live()?, result, version);
         Ok(())
     }
 

@@ -58,6 +58,18 @@ class RingsideTest(unittest.TestCase):
             t.join()
         self.assertEqual(seen, [None])
 
+    def test_storage_helpers_nest_like_other_spans(self):
+        with self.tracer.file_op("read", "/vol/a", "tenant-7") as f:
+            f.set_size(4096)
+            with self.tracer.metadata_op("lookup", "/vol/a") as m:
+                m.set_metadata_result(True, 3)
+                self.assertEqual(m.context().trace_id, f.context().trace_id)
+            with self.tracer.data_op("read", "c-1", 4096, node=2) as d:
+                self.assertEqual(d.context().trace_id, f.context().trace_id)
+        self.assertEqual(self.tracer.stats(), (3, 0, 0))
+        with self.assertRaisesRegex(ValueError, "not one of"):
+            self.tracer.file_op("chmod", "/vol/a", "tenant-7")
+
     def test_bad_input_raises_clear_errors(self):
         with self.tracer.span("s") as span:
             with self.assertRaisesRegex(TypeError, 'attribute "x"'):
