@@ -187,6 +187,8 @@ pub struct JsonSpan {
     pub end: u64,
     pub status_code: i64,
     pub attrs: HashMap<String, serde_json::Value>,
+    /// The span as exported (events, links, status message).
+    pub raw: serde_json::Value,
 }
 
 impl JsonSpan {
@@ -197,6 +199,32 @@ impl JsonSpan {
     }
     pub fn str(&self, key: &str) -> Option<&str> {
         self.attrs.get(key)?.get("stringValue")?.as_str()
+    }
+    /// The span's events: name and attributes (OTLP/JSON values).
+    pub fn events(&self) -> Vec<(String, HashMap<String, serde_json::Value>)> {
+        self.raw["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let attrs = e["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|kv| {
+                        (
+                            kv["key"].as_str().unwrap_or("").to_string(),
+                            kv["value"].clone(),
+                        )
+                    })
+                    .collect();
+                (e["name"].as_str().unwrap_or("").to_string(), attrs)
+            })
+            .collect()
+    }
+    /// The status message ("" when there is none).
+    pub fn status_message(&self) -> &str {
+        self.raw["status"]["message"].as_str().unwrap_or("")
     }
 }
 
@@ -250,6 +278,7 @@ pub fn read_jsonl(path: &Path) -> Vec<JsonSpan> {
                                     .collect()
                             })
                             .unwrap_or_default(),
+                        raw: s.clone(),
                     });
                 }
             }
