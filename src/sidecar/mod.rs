@@ -1,6 +1,6 @@
 //! The sidecar: drains rings and forwards spans. Stages, in the order data
 //! flows: [`source`] (discover and drain rings, with [`owners`] deciding whose
-//! rings are read) → [`sample`] (which spans leave the node) → [`spool`]
+//! rings are read) → [`span_metrics`] (exact metrics from every span) → [`sample`] (which spans leave the node) → [`spool`]
 //! (durable queue on disk) → [`deliver`] (one thread per exporter, see
 //! [`crate::export`]). [`run`] holds the poll loop that drives them; around it
 //! sit [`config`], [`metrics`] (`/metrics`, `/healthz`), [`logging`] and
@@ -8,6 +8,7 @@
 
 pub mod source;
 pub mod owners;
+pub mod span_metrics;
 pub mod sample;
 pub mod spool;
 pub mod deliver;

@@ -19,6 +19,7 @@ use super::deliver::Delivery;
 use super::metrics::MetricsServer;
 use super::sample::Sampler;
 use super::source::Source;
+use super::span_metrics::{self, SpanMetrics, live::LiveServer};
 use super::spool::{Spool, SpoolLimits};
 use crate::batch::SpanBatch;
 use status::{Snapshot, Status};
@@ -67,6 +68,8 @@ pub struct Sidecar {
     supervisor: Supervisor,
     reloader: Option<Reloader>,
     sampler: Sampler,
+    /// Span metrics (before sampling), shared with `/metrics` and `ringside top`.
+    span_metrics: Option<(span_metrics::Shared, Option<LiveServer>)>,
     /// Tail-sampling releases waiting for the spool.
     released: Vec<SpanBatch>,
     status: Arc<Status>,
@@ -130,6 +133,15 @@ impl Sidecar {
         let sampler = Sampler::new(&config.sampling);
         let status = Status::new();
         let metrics = start_metrics(&config.metrics.listen, &status)?;
+        let span_metrics = config.span_metrics.enabled.then(|| {
+            let shared: span_metrics::Shared =
+                Arc::new(std::sync::Mutex::new(SpanMetrics::new(&config.span_metrics)));
+            status.set_span_metrics(shared.clone());
+            let live = LiveServer::start(dir, shared.clone())
+                .inspect_err(|e| log::warn!(error = e.to_string().as_str(); "no live view endpoint for ringside top"))
+                .ok();
+            (shared, live)
+        });
         let delivery = Delivery::start(&spool, exporters, config.batch.clone())
             .context("cannot start exporters")?;
         status.set_exporters(delivery.handles());
@@ -152,6 +164,7 @@ impl Sidecar {
             supervisor: Supervisor::from_env(),
             reloader: None,
             sampler,
+            span_metrics,
             released: Vec::new(),
             status,
             last_publish: Instant::now(),
@@ -256,11 +269,21 @@ impl Sidecar {
     /// One drain of every ring into the spool; returns the records moved.
     fn drain_once(&mut self) -> usize {
         let (spool, sampler) = (&mut self.spool, &mut self.sampler);
+        let mut stage = self
+            .span_metrics
+            .as_ref()
+            .map(|(s, _)| span_metrics::lock(s));
         let now = Instant::now();
         let report = self
             .source
             .drain(self.config.rings.max_per_ring, |batch, ring_id, end| {
+                if let Some(m) = stage.as_mut() {
+                    m.observe(batch);
+                }
                 sampler.sample(batch, now);
+                if let Some(m) = stage.as_mut() {
+                    m.offer_kept(batch);
+                }
                 if batch.records.is_empty() {
                     // Nothing kept: the ring's own position is enough.
                     return Ok(());
@@ -289,6 +312,7 @@ impl Sidecar {
         for e in &report.sink_errors {
             log::error!(error = e.as_str(); "spool write failed; records stay in the ring");
         }
+        drop(stage);
         report.records
     }
 
@@ -297,6 +321,10 @@ impl Sidecar {
     /// failed append keeps them here for the next turn.
     fn release_sampled(&mut self, now: Instant) {
         self.sampler.release(now, &mut self.released);
+        if let Some((stage, _)) = &self.span_metrics {
+            let mut stage = span_metrics::lock(stage);
+            self.released.iter().for_each(|b| stage.offer_kept(b));
+        }
         while let Some(batch) = self.released.first() {
             if let Err(e) = self.spool.append(batch, None) {
                 self.spool_errors += 1;
@@ -314,6 +342,9 @@ impl Sidecar {
             return;
         }
         self.last_publish = Instant::now();
+        if let Some((stage, _)) = &self.span_metrics {
+            span_metrics::lock(stage).sweep(Instant::now());
+        }
         self.status.publish(Snapshot {
             rings: self.source.reports(),
             rings_removed: self.rings_removed,

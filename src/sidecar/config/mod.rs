@@ -14,6 +14,7 @@ pub use crate::export::console::ConsoleConfig;
 pub use crate::export::jsonl::JsonlConfig;
 pub use crate::export::otlp::OtlpConfig;
 pub use crate::export::sqlite::SqliteConfig;
+pub use crate::sidecar::span_metrics::SpanMetricsConfig;
 
 /// Where the configuration file is looked for when none is given.
 pub const DEFAULT_PATH: &str = "/etc/ringside/ringside.toml";
@@ -26,6 +27,8 @@ pub struct Config {
     pub rings: RingsConfig,
     /// The disk queue between draining and export.
     pub spool: SpoolConfig,
+    /// Metrics from every span, before sampling, and `ringside top`.
+    pub span_metrics: SpanMetricsConfig,
     /// Which spans are kept.
     pub sampling: SamplingConfig,
     /// How spans are grouped into export requests.
@@ -345,6 +348,9 @@ impl Config {
         }
         if s.tail.enabled && s.tail.window_ms == 0 {
             return Err(fault("sampling.tail.window_ms", "must be at least 1"));
+        }
+        if let Err((key, reason)) = self.span_metrics.validate() {
+            return Err(fault(format!("span_metrics.{key}"), reason));
         }
         if self.batch.max_spans == 0 {
             return Err(fault("batch.max_spans", "must be at least 1"));

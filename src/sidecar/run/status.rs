@@ -11,6 +11,7 @@ use crate::sidecar::deliver::ExporterStats;
 use crate::sidecar::metrics::{Exposition, expose_sampler};
 use crate::sidecar::sample::SamplerStats;
 use crate::sidecar::source::RingReport;
+use crate::sidecar::span_metrics::{self, Shared};
 use crate::sidecar::spool::SpoolStats;
 
 /// The loop's latest published state.
@@ -30,6 +31,7 @@ pub(super) struct Status {
     heartbeat_ms: AtomicU64,
     snapshot: Mutex<Snapshot>,
     exporters: Mutex<Vec<(String, Arc<ExporterStats>)>>,
+    span_metrics: Mutex<Option<Shared>>,
 }
 
 /// The loop counts as stuck when it has not turned for this long.
@@ -46,6 +48,7 @@ impl Status {
             heartbeat_ms: AtomicU64::new(0),
             snapshot: Mutex::new(Snapshot::default()),
             exporters: Mutex::new(Vec::new()),
+            span_metrics: Mutex::new(None),
         })
     }
 
@@ -61,6 +64,10 @@ impl Status {
 
     pub(super) fn set_exporters(&self, exporters: Vec<(String, Arc<ExporterStats>)>) {
         *lock(&self.exporters) = exporters;
+    }
+
+    pub(super) fn set_span_metrics(&self, stage: Shared) {
+        *lock(&self.span_metrics) = Some(stage);
     }
 
     /// `/healthz`: the loop turns and the spool takes writes.
@@ -174,6 +181,11 @@ impl Status {
             s.spool_errors,
         );
         drop(s);
+        // Copied under the stage's lock, rendered after it.
+        let stage = lock(&self.span_metrics).clone();
+        if let Some(snap) = stage.map(|st| span_metrics::lock(&st).snapshot()) {
+            span_metrics::expose::expose(e, &snap);
+        }
         for (name, x) in lock(&self.exporters).iter() {
             let ex = [("exporter", name.as_str())];
             let ok = |v: &AtomicU64| v.load(Ordering::Relaxed);

@@ -1,0 +1,359 @@
+//! Span metrics stage: calls and a duration histogram per service, span name,
+//! kind, status code and configured extra dimensions, computed from every
+//! drained span *before* sampling, so counts are exact whatever the sampling
+//! ratio. Spans that are kept afterwards leave exemplars (trace and span id)
+//! in their histogram bucket.
+//!
+//! Memory is bounded by configuration: at most `max_series` series, each of
+//! fixed size ([`series_bytes`]); spans of new series beyond the limit go to
+//! one overflow series (`otel.metric.overflow="true"`) and are counted; series
+//! not updated for `stale_after_s` are dropped. [`memory_bound`] states the
+//! bound. Shown on `/metrics` ([`expose`]) and to `ringside top` ([`live`]).
+
+pub mod histogram;
+pub mod series;
+pub mod expose;
+pub mod live;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::Deserialize;
+
+use crate::batch::SpanBatch;
+use histogram::{FINE_BUCKETS, Fine, Layout};
+use series::Labels;
+
+/// `[span_metrics]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanMetricsConfig {
+    /// Compute span metrics (and serve `ringside top`).
+    pub enabled: bool,
+    /// Most series at once; spans of further series go to the overflow series.
+    pub max_series: usize,
+    /// Seconds after which a series that saw no span is dropped.
+    pub stale_after_s: u64,
+    /// Upper bounds of the Prometheus/OTLP histogram buckets, in seconds.
+    pub buckets: Vec<f64>,
+    /// Extra dimensions: span attribute keys (or resource attribute keys,
+    /// `host.name`) whose value becomes a label, e.g. `storage.node`.
+    pub dimensions: Vec<String>,
+}
+
+impl Default for SpanMetricsConfig {
+    fn default() -> Self {
+        SpanMetricsConfig {
+            enabled: true,
+            max_series: 2000,
+            stale_after_s: 300,
+            buckets: vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
+            ],
+            dimensions: Vec::new(),
+        }
+    }
+}
+
+/// Most extra dimensions.
+pub const MAX_DIMENSIONS: usize = 8;
+/// Most histogram buckets.
+pub const MAX_BUCKETS: usize = 64;
+
+impl SpanMetricsConfig {
+    /// Checks ranges; the error names the key under `span_metrics.`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.max_series == 0 || self.max_series > 1_000_000 {
+            return Err(("max_series", "must be between 1 and 1000000".into()));
+        }
+        if self.stale_after_s == 0 {
+            return Err(("stale_after_s", "must be at least 1".into()));
+        }
+        if self.buckets.len() > MAX_BUCKETS {
+            return Err(("buckets", format!("at most {MAX_BUCKETS} bounds")));
+        }
+        if self.buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
+            || self.buckets.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err((
+                "buckets",
+                "must be positive, finite and ascending (seconds)".into(),
+            ));
+        }
+        if self.dimensions.len() > MAX_DIMENSIONS {
+            return Err(("dimensions", format!("at most {MAX_DIMENSIONS}")));
+        }
+        Ok(())
+    }
+}
+
+/// The most recent kept span seen in one bucket of a series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exemplar {
+    /// Its trace.
+    pub trace_id: [u8; 16],
+    /// The span.
+    pub span_id: [u8; 8],
+    /// Its duration, ns.
+    pub duration_ns: u64,
+    /// When it ended, Unix ns.
+    pub end_unix_ns: u64,
+}
+
+/// One series' state. Fixed size once created.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Durations, fine-grained (count and sum are the exact call count and total).
+    pub fine: Fine,
+    /// Classic bucket counts (not cumulative), [`Layout::len`] of them.
+    pub classic: Box<[u64]>,
+    /// Latest kept span per classic bucket.
+    pub exemplars: Box<[Option<Exemplar>]>,
+    /// When the series was created, Unix ns (OTLP's start time).
+    pub start_unix_ns: u64,
+    /// Seconds since the stage started when a span last came.
+    last_seen_s: u64,
+}
+
+impl Series {
+    fn new(layout: &Layout, now_s: u64) -> Series {
+        Series {
+            fine: Fine::default(),
+            classic: vec![0; layout.len()].into_boxed_slice(),
+            exemplars: vec![None; layout.len()].into_boxed_slice(),
+            start_unix_ns: ringside::clock::unix_ns(),
+            last_seen_s: now_s,
+        }
+    }
+}
+
+/// Counters of the stage itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageStats {
+    /// Spans counted in the overflow series.
+    pub overflow_spans: u64,
+    /// Series dropped for staleness.
+    pub stale_series: u64,
+    /// Series now.
+    pub series: usize,
+    /// The configured limit.
+    pub max_series: usize,
+}
+
+/// Bytes one series holds at most: its state, its key (service, name and
+/// dimensions, each cut to [`series::MAX_PART`]) and its index entry.
+pub fn series_bytes(config: &SpanMetricsConfig) -> usize {
+    let buckets = config.buckets.len() + 1;
+    let key = 2 + (2 + config.dimensions.len()) * (1 + series::MAX_PART);
+    std::mem::size_of::<Series>()
+        + FINE_BUCKETS * 8
+        + buckets * (8 + std::mem::size_of::<Option<Exemplar>>())
+        // Index entry: the boxed key's pointer and length, the slot number,
+        // one control byte; tables grow by doubling, so up to twice that.
+        + 2 * (std::mem::size_of::<(Box<[u8]>, u32)>() + 1)
+        + key
+}
+
+/// The most memory the stage holds, in bytes: `max_series + 1` series (the
+/// overflow series included) at [`series_bytes`] each. A scrape or a `top`
+/// client copies what it renders, so each one in progress adds up to that
+/// again while it runs.
+pub fn memory_bound(config: &SpanMetricsConfig) -> usize {
+    (config.max_series + 1) * series_bytes(config)
+}
+
+/// The stage.
+#[derive(Debug)]
+pub struct SpanMetrics {
+    layout: Layout,
+    dimensions: Vec<String>,
+    max_series: usize,
+    stale_after_s: u64,
+    /// Series key → position in `series`.
+    index: HashMap<Box<[u8]>, u32>,
+    series: Vec<Series>,
+    overflow: Series,
+    key: Vec<u8>,
+    started: Instant,
+    stats: StageStats,
+}
+
+impl SpanMetrics {
+    /// A stage with `config`'s limits and buckets.
+    pub fn new(config: &SpanMetricsConfig) -> SpanMetrics {
+        let layout = Layout::new(&config.buckets);
+        SpanMetrics {
+            overflow: Series::new(&layout, 0),
+            layout,
+            dimensions: config.dimensions.clone(),
+            max_series: config.max_series,
+            stale_after_s: config.stale_after_s,
+            index: HashMap::new(),
+            series: Vec::new(),
+            key: Vec::with_capacity(512),
+            started: Instant::now(),
+            stats: StageStats {
+                max_series: config.max_series,
+                ..StageStats::default()
+            },
+        }
+    }
+
+    /// The classic bucket layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The configured extra dimensions.
+    pub fn dimensions(&self) -> &[String] {
+        &self.dimensions
+    }
+
+    fn now_s(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Counts every span of `batch` (call this before sampling).
+    pub fn observe(&mut self, batch: &SpanBatch) {
+        let now_s = self.now_s();
+        for view in batch.views() {
+            let ns = view.end().saturating_sub(view.start());
+            series::pack(&mut self.key, &batch.resource, &view, &self.dimensions);
+            let at = match self.index.get(self.key.as_slice()) {
+                Some(&i) => Some(i as usize),
+                None if self.series.len() < self.max_series => {
+                    self.index
+                        .insert(self.key.as_slice().into(), self.series.len() as u32);
+                    self.series.push(Series::new(&self.layout, now_s));
+                    Some(self.series.len() - 1)
+                }
+                None => None,
+            };
+            let s = match at {
+                Some(i) => &mut self.series[i],
+                None => {
+                    self.stats.overflow_spans += 1;
+                    &mut self.overflow
+                }
+            };
+            s.fine.record(ns);
+            s.classic[self.layout.index(ns)] += 1;
+            s.last_seen_s = now_s;
+        }
+    }
+
+    /// Leaves exemplars for the spans of `batch`, which the sampler kept
+    /// (call this after sampling, and for spans the tail rules release).
+    pub fn offer_kept(&mut self, batch: &SpanBatch) {
+        for view in batch.views() {
+            let ns = view.end().saturating_sub(view.start());
+            series::pack(&mut self.key, &batch.resource, &view, &self.dimensions);
+            let s = match self.index.get(self.key.as_slice()) {
+                Some(&i) => &mut self.series[i as usize],
+                None if self.overflow.fine.count > 0 => &mut self.overflow,
+                None => continue,
+            };
+            s.exemplars[self.layout.index(ns)] = Some(Exemplar {
+                trace_id: view.trace_id(),
+                span_id: view.span_id(),
+                duration_ns: ns,
+                end_unix_ns: view.end(),
+            });
+        }
+    }
+
+    /// Drops the series that saw no span for `stale_after_s` before `now`.
+    pub fn sweep(&mut self, now: Instant) {
+        let now_s = now.saturating_duration_since(self.started).as_secs();
+        let stale_after = self.stale_after_s;
+        let keep: Vec<bool> = self
+            .series
+            .iter()
+            .map(|s| now_s.saturating_sub(s.last_seen_s) < stale_after)
+            .collect();
+        if keep.iter().all(|k| *k) {
+            return;
+        }
+        let mut moved = vec![u32::MAX; self.series.len()];
+        let mut next = 0u32;
+        for (i, k) in keep.iter().enumerate() {
+            if *k {
+                moved[i] = next;
+                next += 1;
+            }
+        }
+        let mut i = 0;
+        self.series.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        self.index.retain(|_, at| {
+            *at = moved[*at as usize];
+            *at != u32::MAX
+        });
+        self.stats.stale_series += (keep.len() - self.series.len()) as u64;
+        // Give back the memory of a burst of series that went away.
+        if self.index.capacity() > 4 * self.index.len().max(64) {
+            self.index.shrink_to_fit();
+            self.series.shrink_to_fit();
+        }
+    }
+
+    /// The stage's own counters.
+    pub fn stats(&self) -> StageStats {
+        StageStats {
+            series: self.series.len(),
+            ..self.stats
+        }
+    }
+
+    /// Every series with its labels (`None` labels: the overflow series, shown
+    /// only once it counted something).
+    pub fn series(&self) -> impl Iterator<Item = (Option<Labels>, &Series)> {
+        let named = self
+            .index
+            .iter()
+            .filter_map(|(k, &i)| Some((Some(series::unpack(k)?), &self.series[i as usize])));
+        let overflow = (self.overflow.fine.count > 0).then_some((None, &self.overflow));
+        named.chain(overflow)
+    }
+
+    /// A copy of what `/metrics` shows, so rendering can happen without
+    /// holding up the stage.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            layout: self.layout.clone(),
+            dimensions: self.dimensions.clone(),
+            series: self.series().map(|(l, s)| (l, s.clone())).collect(),
+            stats: self.stats(),
+        }
+    }
+}
+
+/// A copy of the stage's series taken for one scrape.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The classic buckets.
+    pub layout: Layout,
+    /// Dimension keys.
+    pub dimensions: Vec<String>,
+    /// Labels (`None`: overflow) and state.
+    pub series: Vec<(Option<Labels>, Series)>,
+    /// Stage counters.
+    pub stats: StageStats,
+}
+
+/// The stage shared between the poll loop (which feeds it) and the threads
+/// that show it (`/metrics`, `ringside top`).
+pub type Shared = Arc<Mutex<SpanMetrics>>;
+
+/// Locks the shared stage; a panic elsewhere while it was held leaves
+/// counters that are still usable.
+pub fn lock(shared: &Shared) -> MutexGuard<'_, SpanMetrics> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests;
