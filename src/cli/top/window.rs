@@ -274,7 +274,7 @@ impl History {
                 trace_id: t.trace_id.clone(),
             })
             .collect();
-        rows.sort_by(|a, b| b.duration_ns.cmp(&a.duration_ns));
+        rows.sort_by_key(|t| std::cmp::Reverse(t.duration_ns));
         rows
     }
 }

@@ -132,7 +132,7 @@ impl LiveSnapshot {
                 start_unix_ns: s.start_unix_ns,
             });
         }
-        traces.sort_by(|a, b| b.end_unix_ns.cmp(&a.end_unix_ns));
+        traces.sort_by_key(|t| std::cmp::Reverse(t.end_unix_ns));
         let stats = stage.stats();
         LiveSnapshot {
             unix_ns: ringside::clock::unix_ns(),
