@@ -19,9 +19,10 @@ use super::deliver::Delivery;
 use super::metrics::MetricsServer;
 use super::sample::Sampler;
 use super::source::Source;
-use super::span_metrics::{self, SpanMetrics, live::LiveServer};
+use super::span_metrics::{self, OtlpTarget};
 use super::spool::{Spool, SpoolLimits};
 use crate::batch::SpanBatch;
+use crate::sidecar::config::ExporterConfig;
 use status::{Snapshot, Status};
 
 mod os;
@@ -69,7 +70,7 @@ pub struct Sidecar {
     reloader: Option<Reloader>,
     sampler: Sampler,
     /// Span metrics (before sampling), shared with `/metrics` and `ringside top`.
-    span_metrics: Option<(span_metrics::Shared, Option<LiveServer>)>,
+    span_metrics: Option<span_metrics::Running>,
     /// Tail-sampling releases waiting for the spool.
     released: Vec<SpanBatch>,
     status: Arc<Status>,
@@ -134,13 +135,17 @@ impl Sidecar {
         let status = Status::new();
         let metrics = start_metrics(&config.metrics.listen, &status)?;
         let span_metrics = config.span_metrics.enabled.then(|| {
-            let shared: span_metrics::Shared =
-                Arc::new(std::sync::Mutex::new(SpanMetrics::new(&config.span_metrics)));
-            status.set_span_metrics(shared.clone());
-            let live = LiveServer::start(dir, shared.clone())
-                .inspect_err(|e| log::warn!(error = e.to_string().as_str(); "no live view endpoint for ringside top"))
-                .ok();
-            (shared, live)
+            let target = config.exporters.iter().find_map(|e| match e {
+                ExporterConfig::Otlp(o) => Some(OtlpTarget {
+                    traces_endpoint: o.endpoint.clone(),
+                    headers: o.headers.clone().into_iter().collect(),
+                    timeout: Duration::from_millis(o.timeout_ms),
+                }),
+                _ => None,
+            });
+            let running = span_metrics::Running::start(&config.span_metrics, dir, target);
+            status.set_span_metrics(running.stage.clone(), running.export.as_ref());
+            running
         });
         let delivery = Delivery::start(&spool, exporters, config.batch.clone())
             .context("cannot start exporters")?;
@@ -272,7 +277,7 @@ impl Sidecar {
         let mut stage = self
             .span_metrics
             .as_ref()
-            .map(|(s, _)| span_metrics::lock(s));
+            .map(|r| span_metrics::lock(&r.stage));
         let now = Instant::now();
         let report = self
             .source
@@ -321,8 +326,8 @@ impl Sidecar {
     /// failed append keeps them here for the next turn.
     fn release_sampled(&mut self, now: Instant) {
         self.sampler.release(now, &mut self.released);
-        if let Some((stage, _)) = &self.span_metrics {
-            let mut stage = span_metrics::lock(stage);
+        if let Some(r) = &self.span_metrics {
+            let mut stage = span_metrics::lock(&r.stage);
             self.released.iter().for_each(|b| stage.offer_kept(b));
         }
         while let Some(batch) = self.released.first() {
@@ -342,8 +347,8 @@ impl Sidecar {
             return;
         }
         self.last_publish = Instant::now();
-        if let Some((stage, _)) = &self.span_metrics {
-            span_metrics::lock(stage).sweep(Instant::now());
+        if let Some(r) = &self.span_metrics {
+            span_metrics::lock(&r.stage).sweep(Instant::now());
         }
         self.status.publish(Snapshot {
             rings: self.source.reports(),

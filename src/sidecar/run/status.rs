@@ -11,6 +11,7 @@ use crate::sidecar::deliver::ExporterStats;
 use crate::sidecar::metrics::{Exposition, expose_sampler};
 use crate::sidecar::sample::SamplerStats;
 use crate::sidecar::source::RingReport;
+use crate::sidecar::span_metrics::otlp::{ExportStats, MetricsExport};
 use crate::sidecar::span_metrics::{self, Shared};
 use crate::sidecar::spool::SpoolStats;
 
@@ -31,7 +32,7 @@ pub(super) struct Status {
     heartbeat_ms: AtomicU64,
     snapshot: Mutex<Snapshot>,
     exporters: Mutex<Vec<(String, Arc<ExporterStats>)>>,
-    span_metrics: Mutex<Option<Shared>>,
+    span_metrics: Mutex<Option<(Shared, Option<Arc<ExportStats>>)>>,
 }
 
 /// The loop counts as stuck when it has not turned for this long.
@@ -66,8 +67,8 @@ impl Status {
         *lock(&self.exporters) = exporters;
     }
 
-    pub(super) fn set_span_metrics(&self, stage: Shared) {
-        *lock(&self.span_metrics) = Some(stage);
+    pub(super) fn set_span_metrics(&self, stage: Shared, export: Option<&MetricsExport>) {
+        *lock(&self.span_metrics) = Some((stage, export.map(|x| x.stats.clone())));
     }
 
     /// `/healthz`: the loop turns and the spool takes writes.
@@ -183,8 +184,20 @@ impl Status {
         drop(s);
         // Copied under the stage's lock, rendered after it.
         let stage = lock(&self.span_metrics).clone();
-        if let Some(snap) = stage.map(|st| span_metrics::lock(&st).snapshot()) {
+        if let Some((stage, export)) = stage {
+            let snap = span_metrics::lock(&stage).snapshot();
             span_metrics::expose::expose(e, &snap);
+            for (result, n) in export
+                .iter()
+                .flat_map(|x| [("ok", &x.ok), ("failed", &x.failed)])
+            {
+                e.counter(
+                    "ringside_span_metrics_exports_total",
+                    "OTLP span metrics requests by result (a failed one is not retried: the next carries newer totals).",
+                    &[("result", result)],
+                    n.load(Ordering::Relaxed),
+                );
+            }
         }
         for (name, x) in lock(&self.exporters).iter() {
             let ex = [("exporter", name.as_str())];

@@ -14,6 +14,7 @@ pub mod histogram;
 pub mod series;
 pub mod expose;
 pub mod live;
+pub mod otlp;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,6 +41,10 @@ pub struct SpanMetricsConfig {
     /// Extra dimensions: span attribute keys (or resource attribute keys,
     /// `host.name`) whose value becomes a label, e.g. `storage.node`.
     pub dimensions: Vec<String>,
+    /// Seconds between OTLP metrics exports (cumulative) to the first OTLP
+    /// exporter's collector (its `…/v1/traces` endpoint becomes
+    /// `…/v1/metrics`); 0 turns the export off.
+    pub export_interval_s: u64,
 }
 
 impl Default for SpanMetricsConfig {
@@ -53,6 +58,7 @@ impl Default for SpanMetricsConfig {
                 1.0, 2.5, 5.0, 10.0,
             ],
             dimensions: Vec::new(),
+            export_interval_s: 10,
         }
     }
 }
@@ -343,6 +349,60 @@ pub struct Snapshot {
     pub series: Vec<(Option<Labels>, Series)>,
     /// Stage counters.
     pub stats: StageStats,
+}
+
+/// Where span metrics go over OTLP: the collector of the first OTLP exporter.
+#[derive(Clone, Debug)]
+pub struct OtlpTarget {
+    /// Its traces endpoint (`…/v1/traces`).
+    pub traces_endpoint: String,
+    /// Its extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Its request timeout.
+    pub timeout: std::time::Duration,
+}
+
+/// The stage and what serves it, as `ringside run` starts them.
+pub struct Running {
+    /// The stage, fed by the poll loop.
+    pub stage: Shared,
+    _live: Option<live::LiveServer>,
+    /// The OTLP metrics export, when configured.
+    pub export: Option<otlp::MetricsExport>,
+}
+
+impl Running {
+    /// Starts the stage, its `ringside top` socket in `ring_dir` and, with a
+    /// `target` and a non-zero interval, its OTLP export. A socket or thread
+    /// that cannot start is logged; the metrics are still computed.
+    pub fn start(
+        config: &SpanMetricsConfig,
+        ring_dir: &std::path::Path,
+        target: Option<OtlpTarget>,
+    ) -> Running {
+        let stage: Shared = Arc::new(Mutex::new(SpanMetrics::new(config)));
+        let live = live::LiveServer::start(ring_dir, stage.clone())
+            .inspect_err(|e| log::warn!(error = e.to_string().as_str(); "no live view endpoint for ringside top"))
+            .ok();
+        let export = target.filter(|_| config.export_interval_s > 0).and_then(|t| {
+            let endpoint = otlp::metrics_endpoint(&t.traces_endpoint);
+            log::info!(endpoint = endpoint.as_str(), interval_s = config.export_interval_s; "span metrics export to OTLP");
+            otlp::MetricsExport::start(
+                stage.clone(),
+                endpoint,
+                t.headers,
+                std::time::Duration::from_secs(config.export_interval_s),
+                t.timeout,
+            )
+            .inspect_err(|e| log::warn!(error = e.to_string().as_str(); "no span metrics export"))
+            .ok()
+        });
+        Running {
+            stage,
+            _live: live,
+            export,
+        }
+    }
 }
 
 /// The stage shared between the poll loop (which feeds it) and the threads
