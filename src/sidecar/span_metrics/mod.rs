@@ -154,9 +154,11 @@ impl SpanMetrics {
     /// Counts every span of `batch` (call this before sampling).
     pub fn observe(&mut self, batch: &SpanBatch) {
         let now_s = self.now_s();
-        for view in batch.views() {
-            let ns = view.end().saturating_sub(view.start());
-            series::pack(&mut self.key, &batch.resource, &view, &self.dimensions);
+        for rec in &batch.records {
+            if !series::pack(&mut self.key, &batch.resource, rec, &self.dimensions) {
+                continue;
+            }
+            let ns = rec.end.saturating_sub(rec.start);
             let at = match self.index.get(self.key.as_slice()) {
                 Some(&i) => Some(i as usize),
                 None if self.series.len() < self.max_series => {
@@ -183,19 +185,21 @@ impl SpanMetrics {
     /// Leaves exemplars for the spans of `batch`, which the sampler kept
     /// (call this after sampling, and for spans the tail rules release).
     pub fn offer_kept(&mut self, batch: &SpanBatch) {
-        for view in batch.views() {
-            let ns = view.end().saturating_sub(view.start());
-            series::pack(&mut self.key, &batch.resource, &view, &self.dimensions);
+        for rec in &batch.records {
+            if !series::pack(&mut self.key, &batch.resource, rec, &self.dimensions) {
+                continue;
+            }
+            let ns = rec.end.saturating_sub(rec.start);
             let s = match self.index.get(self.key.as_slice()) {
                 Some(&i) => &mut self.series[i as usize],
                 None if self.overflow.fine.count > 0 => &mut self.overflow,
                 None => continue,
             };
             s.exemplars[self.layout.index(ns)] = Some(Exemplar {
-                trace_id: view.trace_id(),
-                span_id: view.span_id(),
+                trace_id: rec.trace_id,
+                span_id: rec.span_id,
                 duration_ns: ns,
-                end_unix_ns: view.end(),
+                end_unix_ns: rec.end,
             });
         }
     }

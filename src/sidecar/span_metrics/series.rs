@@ -2,8 +2,14 @@
 //! configured extra dimensions, packed into one byte string that is both the
 //! index key and, decoded, the series' labels. Lookups pack into a reused
 //! buffer, so finding an existing series allocates nothing.
+//!
+//! Records in a [`crate::batch::SpanBatch`] were validated by the source
+//! stage, so without extra dimensions the key is packed from the record's
+//! bytes as they are (name bytes, kind and status bytes) without decoding the
+//! record again: that decoding would cost more than the rest of the stage.
+//! Dimensions need the attributes, so then the record is decoded.
 
-use ringside::record::{RecordView, SpanKind, StatusCode, Value};
+use ringside::record::{Record, RecordView, SpanKind, StatusCode, Value};
 
 use crate::batch::Resource;
 
@@ -12,17 +18,32 @@ use crate::batch::Resource;
 /// payload anyway; this bounds service names and configured dimensions too.
 pub const MAX_PART: usize = 255;
 
-/// Packs the key of `view` (from `resource`) into `buf`: kind, status, then
-/// each string as a one-byte length and its bytes.
-pub fn pack(buf: &mut Vec<u8>, resource: &Resource, view: &RecordView<'_>, dimensions: &[String]) {
+/// Packs the key of `rec` (from `resource`) into `buf`: kind, status, then
+/// each string as a one-byte length and its bytes. False (and nothing
+/// packed) for a record whose name length does not fit its payload, or
+/// which fails validation when dimensions need its attributes.
+pub fn pack(buf: &mut Vec<u8>, resource: &Resource, rec: &Record, dimensions: &[String]) -> bool {
     buf.clear();
-    buf.push(view.kind() as u8);
-    buf.push(view.status() as u8);
+    let Some(name) = rec.payload.get(..rec.name_len as usize) else {
+        return false;
+    };
+    buf.push(rec.kind);
+    buf.push(rec.status);
     push_str(buf, &resource.service);
-    push_str(buf, view.name());
-    for d in dimensions {
-        push_dimension(buf, resource, view, d);
+    // Names are shorter than a payload, which is shorter than MAX_PART.
+    buf.push(name.len().min(MAX_PART) as u8);
+    buf.extend_from_slice(&name[..name.len().min(MAX_PART)]);
+    if dimensions.is_empty() {
+        return true;
     }
+    let Ok(view) = RecordView::new(rec) else {
+        buf.clear();
+        return false;
+    };
+    for d in dimensions {
+        push_dimension(buf, resource, &view, d);
+    }
+    true
 }
 
 fn push_dimension(buf: &mut Vec<u8>, resource: &Resource, view: &RecordView<'_>, key: &str) {

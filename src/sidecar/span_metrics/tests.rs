@@ -217,9 +217,8 @@ fn keys_round_trip_and_garbage_is_refused() {
     let mut rng = fastrand::Rng::with_seed(4);
     let long = "é".repeat(200);
     let rec = span(&mut rng, "op", 1, StatusCode::Error);
-    let view = ringside::record::RecordView::new(&rec).unwrap();
     let mut buf = Vec::new();
-    series::pack(&mut buf, &resource(&long), &view, &[]);
+    assert!(series::pack(&mut buf, &resource(&long), &rec, &[]));
     let l = series::unpack(&buf).unwrap();
     assert!(l.service.len() <= series::MAX_PART && long.starts_with(&l.service));
     assert_eq!((l.name.as_str(), l.status), ("op", StatusCode::Error));
