@@ -107,8 +107,11 @@ pub struct SpanMetrics {
     dimensions: Vec<String>,
     max_series: usize,
     stale_after_s: u64,
-    /// Series key → position in `series`.
-    index: HashMap<Box<[u8]>, u32>,
+    /// Series key → position in `series`. foldhash rather than SipHash:
+    /// the lookup runs for every span, and keys are not chosen by a remote
+    /// party (service names and span names come from local writers, and the
+    /// series limit bounds what they can do).
+    index: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
     series: Vec<Series>,
     overflow: Series,
     key: Vec<u8>,
@@ -126,7 +129,7 @@ impl SpanMetrics {
             dimensions: config.dimensions.clone(),
             max_series: config.max_series,
             stale_after_s: config.stale_after_s,
-            index: HashMap::new(),
+            index: HashMap::default(),
             series: Vec::new(),
             key: Vec::with_capacity(512),
             started: Instant::now(),
