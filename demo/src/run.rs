@@ -229,6 +229,12 @@ impl<'a> Demo<'a> {
             self.args.slow_ms,
             self.args.error_rate * 100.0
         );
+        if self.via_sidecar {
+            println!(
+                "live view while it runs: ringside top --ring-dir {}",
+                self.rings.display()
+            );
+        }
         loop {
             if client.child.try_wait()?.is_some() || signals::stopping() {
                 break;

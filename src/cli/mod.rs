@@ -22,6 +22,7 @@ mod run;
 pub mod search;
 pub mod stats;
 pub mod timeline;
+mod top;
 pub mod trace;
 
 /// Near-zero-cost span tracing for storage daemons.
@@ -64,6 +65,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Draw one trace as an SVG waterfall.
     Timeline(timeline::TimelineArgs),
+    /// Live rates, errors and latency percentiles per operation on this node.
+    Top(top::TopArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -85,5 +88,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bottlenecks(a) => bottlenecks::run(a),
         Command::Report(a) => report::run(a),
         Command::Timeline(a) => timeline::run(a),
+        Command::Top(a) => top::run(a),
     }
 }

@@ -1,7 +1,8 @@
 //! The sidecar: drains rings and forwards spans. Stages, in the order data
 //! flows: [`source`] (discover and drain rings, with [`owners`] deciding whose
 //! rings are read, [`ring_dir`] the directory's access rules and [`sigbus`]
-//! surviving a ring that shrinks under its mapping) → [`sample`] (which spans leave the node) → [`spool`]
+//! surviving a ring that shrinks under its mapping) → [`span_metrics`] (exact
+//! metrics from every span) → [`sample`] (which spans leave the node) → [`spool`]
 //! (durable queue on disk) → [`deliver`] (one thread per exporter, see
 //! [`crate::export`]). [`run`] holds the poll loop that drives them; around it
 //! sit [`config`], [`metrics`] (`/metrics`, `/healthz`), [`logging`] and
@@ -11,6 +12,7 @@ pub mod source;
 pub mod owners;
 pub mod ring_dir;
 pub mod sigbus;
+pub mod span_metrics;
 pub mod sample;
 pub mod spool;
 pub mod deliver;

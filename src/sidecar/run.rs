@@ -19,8 +19,10 @@ use super::deliver::Delivery;
 use super::metrics::MetricsServer;
 use super::sample::Sampler;
 use super::source::Source;
+use super::span_metrics::{self, OtlpTarget};
 use super::spool::{Spool, SpoolLimits};
 use crate::batch::SpanBatch;
+use crate::sidecar::config::ExporterConfig;
 use status::{Snapshot, Status};
 
 mod os;
@@ -67,6 +69,8 @@ pub struct Sidecar {
     supervisor: Supervisor,
     reloader: Option<Reloader>,
     sampler: Sampler,
+    /// Span metrics (before sampling), shared with `/metrics` and `ringside top`.
+    span_metrics: Option<span_metrics::Running>,
     /// Tail-sampling releases waiting for the spool.
     released: Vec<SpanBatch>,
     status: Arc<Status>,
@@ -139,6 +143,19 @@ impl Sidecar {
         let sampler = Sampler::new(&config.sampling);
         let status = Status::new();
         let metrics = start_metrics(&config.metrics.listen, &status)?;
+        let span_metrics = config.span_metrics.enabled.then(|| {
+            let target = config.exporters.iter().find_map(|e| match e {
+                ExporterConfig::Otlp(o) => Some(OtlpTarget {
+                    traces_endpoint: o.endpoint.clone(),
+                    headers: o.headers.clone().into_iter().collect(),
+                    timeout: Duration::from_millis(o.timeout_ms),
+                }),
+                _ => None,
+            });
+            let running = span_metrics::Running::start(&config.span_metrics, dir, target);
+            status.set_span_metrics(running.stage.clone(), running.export.as_ref());
+            running
+        });
         let delivery = Delivery::start(&spool, exporters, config.batch.clone())
             .context("cannot start exporters")?;
         status.set_exporters(delivery.handles());
@@ -161,6 +178,7 @@ impl Sidecar {
             supervisor: Supervisor::from_env(),
             reloader: None,
             sampler,
+            span_metrics,
             released: Vec::new(),
             status,
             last_publish: Instant::now(),
@@ -265,11 +283,21 @@ impl Sidecar {
     /// One drain of every ring into the spool; returns the records moved.
     fn drain_once(&mut self) -> usize {
         let (spool, sampler) = (&mut self.spool, &mut self.sampler);
+        let mut stage = self
+            .span_metrics
+            .as_ref()
+            .map(|r| span_metrics::lock(&r.stage));
         let now = Instant::now();
         let report = self
             .source
             .drain(self.config.rings.max_per_ring, |batch, ring_id, end| {
+                if let Some(m) = stage.as_mut() {
+                    m.observe(batch);
+                }
                 sampler.sample(batch, now);
+                if let Some(m) = stage.as_mut() {
+                    m.offer_kept(batch);
+                }
                 if batch.records.is_empty() {
                     // Nothing kept: the ring's own position is enough.
                     return Ok(());
@@ -298,6 +326,7 @@ impl Sidecar {
         for e in &report.sink_errors {
             log::error!(error = e.as_str(); "spool write failed; records stay in the ring");
         }
+        drop(stage);
         report.records
     }
 
@@ -306,6 +335,10 @@ impl Sidecar {
     /// failed append keeps them here for the next turn.
     fn release_sampled(&mut self, now: Instant) {
         self.sampler.release(now, &mut self.released);
+        if let Some(r) = &self.span_metrics {
+            let mut stage = span_metrics::lock(&r.stage);
+            self.released.iter().for_each(|b| stage.offer_kept(b));
+        }
         while let Some(batch) = self.released.first() {
             if let Err(e) = self.spool.append(batch, None) {
                 self.spool_errors += 1;
@@ -323,6 +356,9 @@ impl Sidecar {
             return;
         }
         self.last_publish = Instant::now();
+        if let Some(r) = &self.span_metrics {
+            span_metrics::lock(&r.stage).sweep(Instant::now());
+        }
         self.status.publish(Snapshot {
             rings: self.source.reports(),
             rings_removed: self.rings_removed,

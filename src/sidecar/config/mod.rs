@@ -26,6 +26,8 @@ pub struct Config {
     pub rings: RingsConfig,
     /// The disk queue between draining and export.
     pub spool: SpoolConfig,
+    /// Metrics from every span, before sampling, and `ringside top`.
+    pub span_metrics: SpanMetricsConfig,
     /// Which spans are kept.
     pub sampling: SamplingConfig,
     /// How spans are grouped into export requests.
@@ -150,6 +152,75 @@ impl ExporterConfig {
 pub struct MetricsConfig {
     /// Address of the `/metrics` and `/healthz` endpoint; empty to turn it off.
     pub listen: String,
+}
+
+/// `[span_metrics]`
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanMetricsConfig {
+    /// Compute span metrics (and serve `ringside top`).
+    pub enabled: bool,
+    /// Most series at once; spans of further series go to the overflow series.
+    pub max_series: usize,
+    /// Seconds after which a series that saw no span is dropped.
+    pub stale_after_s: u64,
+    /// Upper bounds of the Prometheus/OTLP histogram buckets, in seconds.
+    pub buckets: Vec<f64>,
+    /// Extra dimensions: span attribute keys (or resource attribute keys,
+    /// `host.name`) whose value becomes a label, e.g. `storage.node`.
+    pub dimensions: Vec<String>,
+    /// Seconds between OTLP metrics exports (cumulative) to the first OTLP
+    /// exporter's collector (its `…/v1/traces` endpoint becomes
+    /// `…/v1/metrics`); 0 turns the export off.
+    pub export_interval_s: u64,
+}
+
+impl Default for SpanMetricsConfig {
+    fn default() -> Self {
+        SpanMetricsConfig {
+            enabled: true,
+            max_series: 2000,
+            stale_after_s: 300,
+            buckets: vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
+            ],
+            dimensions: Vec::new(),
+            export_interval_s: 10,
+        }
+    }
+}
+
+/// Most extra dimensions in `[span_metrics]`.
+pub const MAX_DIMENSIONS: usize = 8;
+/// Most histogram bucket bounds in `[span_metrics]`.
+pub const MAX_BUCKETS: usize = 64;
+
+impl SpanMetricsConfig {
+    /// Checks ranges; the error names the key under `span_metrics.`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.max_series == 0 || self.max_series > 1_000_000 {
+            return Err(("max_series", "must be between 1 and 1000000".into()));
+        }
+        if self.stale_after_s == 0 {
+            return Err(("stale_after_s", "must be at least 1".into()));
+        }
+        if self.buckets.len() > MAX_BUCKETS {
+            return Err(("buckets", format!("at most {MAX_BUCKETS} bounds")));
+        }
+        if self.buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
+            || self.buckets.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err((
+                "buckets",
+                "must be positive, finite and ascending (seconds)".into(),
+            ));
+        }
+        if self.dimensions.len() > MAX_DIMENSIONS {
+            return Err(("dimensions", format!("at most {MAX_DIMENSIONS}")));
+        }
+        Ok(())
+    }
 }
 
 /// `[resource]`
@@ -343,6 +414,9 @@ impl Config {
         }
         if s.tail.enabled && s.tail.window_ms == 0 {
             return Err(fault("sampling.tail.window_ms", "must be at least 1"));
+        }
+        if let Err((key, reason)) = self.span_metrics.validate() {
+            return Err(fault(format!("span_metrics.{key}"), reason));
         }
         if self.batch.max_spans == 0 {
             return Err(fault("batch.max_spans", "must be at least 1"));

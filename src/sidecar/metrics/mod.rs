@@ -1,5 +1,5 @@
 //! Self-metrics: a small HTTP server on a loopback address serving
-//! `/metrics` (Prometheus text format 0.0.4) and `/healthz` (200 `ok`, or 503
+//! `/metrics` (Prometheus text format 0.0.4, or OpenMetrics on request) and `/healthz` (200 `ok`, or 503
 //! with the reason). One thread, one connection at a time, `Connection:
 //! close`; a client has [`CLIENT_TIMEOUT`] to send its request.
 
@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use exposition::{CONTENT_TYPE, Exposition, escape_label_value};
+pub use exposition::{
+    Bucket, CONTENT_TYPE, ExemplarText, Exposition, OPENMETRICS_CONTENT_TYPE, escape_label_value,
+};
 
 use super::sample::{Reason, SamplerStats};
 use crate::store::retention::{self, RetentionStats};
@@ -122,13 +124,14 @@ fn answer(mut stream: TcpStream, collect: &Collect, health: &Health) -> io::Resu
     let path = target.split('?').next().unwrap_or("");
     match path {
         "/metrics" => {
+            let accept = header_value(&head, "accept").unwrap_or_default();
             let page = catch_unwind(AssertUnwindSafe(|| {
-                let mut e = Exposition::new();
+                let mut e = Exposition::for_accept(&accept);
                 collect(&mut e);
-                e.finish()
+                (e.content_type(), e.finish())
             }));
             match page {
-                Ok(page) => respond(&mut stream, is_head, 200, CONTENT_TYPE, &page),
+                Ok((kind, page)) => respond(&mut stream, is_head, 200, kind, &page),
                 Err(_) => respond(
                     &mut stream,
                     is_head,
@@ -163,6 +166,16 @@ fn answer(mut stream: TcpStream, collect: &Collect, health: &Health) -> io::Resu
             "not found; try /metrics or /healthz\n",
         ),
     }
+}
+
+/// The value of header `name` (lowercase) in a request head.
+fn header_value(head: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(head).lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
 
 fn respond(

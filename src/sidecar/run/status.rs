@@ -11,6 +11,8 @@ use crate::sidecar::deliver::ExporterStats;
 use crate::sidecar::metrics::{Exposition, expose_sampler, expose_store_retention};
 use crate::sidecar::sample::SamplerStats;
 use crate::sidecar::source::RingReport;
+use crate::sidecar::span_metrics::otlp::{ExportStats, MetricsExport};
+use crate::sidecar::span_metrics::{self, Shared};
 use crate::sidecar::spool::SpoolStats;
 
 /// The loop's latest published state.
@@ -30,6 +32,7 @@ pub(super) struct Status {
     heartbeat_ms: AtomicU64,
     snapshot: Mutex<Snapshot>,
     exporters: Mutex<Vec<(String, Arc<ExporterStats>)>>,
+    span_metrics: Mutex<Option<(Shared, Option<Arc<ExportStats>>)>>,
 }
 
 /// The loop counts as stuck when it has not turned for this long.
@@ -46,6 +49,7 @@ impl Status {
             heartbeat_ms: AtomicU64::new(0),
             snapshot: Mutex::new(Snapshot::default()),
             exporters: Mutex::new(Vec::new()),
+            span_metrics: Mutex::new(None),
         })
     }
 
@@ -61,6 +65,10 @@ impl Status {
 
     pub(super) fn set_exporters(&self, exporters: Vec<(String, Arc<ExporterStats>)>) {
         *lock(&self.exporters) = exporters;
+    }
+
+    pub(super) fn set_span_metrics(&self, stage: Shared, export: Option<&MetricsExport>) {
+        *lock(&self.span_metrics) = Some((stage, export.map(|x| x.stats.clone())));
     }
 
     /// `/healthz`: the loop turns and the spool takes writes.
@@ -175,6 +183,23 @@ impl Status {
             s.spool_errors,
         );
         drop(s);
+        // Copied under the stage's lock, rendered after it.
+        let stage = lock(&self.span_metrics).clone();
+        if let Some((stage, export)) = stage {
+            let snap = span_metrics::lock(&stage).snapshot();
+            span_metrics::expose::expose(e, &snap);
+            for (result, n) in export
+                .iter()
+                .flat_map(|x| [("ok", &x.ok), ("failed", &x.failed)])
+            {
+                e.counter(
+                    "ringside_span_metrics_exports_total",
+                    "OTLP span metrics requests by result (a failed one is not retried: the next carries newer totals).",
+                    &[("result", result)],
+                    n.load(Ordering::Relaxed),
+                );
+            }
+        }
         for (name, x) in lock(&self.exporters).iter() {
             let ex = [("exporter", name.as_str())];
             let ok = |v: &AtomicU64| v.load(Ordering::Relaxed);
