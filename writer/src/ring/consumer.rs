@@ -189,7 +189,11 @@ impl Consumer {
         let pending = view.marks.pending.load(Relaxed);
         view.marks.pending.store(pending + 1, Relaxed);
         for i in 0..view.lane_count() {
-            view.lane(i).counters.reader.pending.store(self.read[i], Relaxed);
+            view.lane(i)
+                .counters
+                .reader
+                .pending
+                .store(self.read[i], Relaxed);
         }
     }
 
@@ -239,6 +243,11 @@ impl Consumer {
         if self.writer_alive() {
             return 0;
         }
+        self.count_unfinished()
+    }
+
+    /// `count_abandoned` once the writer is known to be gone.
+    fn count_unfinished(&mut self) -> u64 {
         let view = self.ring.view();
         let mut n = 0;
         for i in 0..view.lane_count() {
@@ -270,3 +279,7 @@ fn move_heads_to_pending(view: &RingRef<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;

@@ -257,7 +257,11 @@ impl<'a> LaneRef<'a> {
     /// # Safety
     /// As for [`LaneRef::room`].
     #[inline(always)]
-    pub(crate) unsafe fn push(&self, rec: &Record, between: impl FnOnce()) -> Result<(), PushError> {
+    pub(crate) unsafe fn push(
+        &self,
+        rec: &Record,
+        between: impl FnOnce(),
+    ) -> Result<(), PushError> {
         // SAFETY: per the caller.
         let tail = unsafe { self.room() }.ok_or(PushError::Full)?;
         // SAFETY: per the caller; `tail` is from `room` just now.
@@ -409,7 +413,11 @@ impl<'a> RingRef<'a> {
 
     /// Writes `rec` through the guest lane: take it, push, give it back.
     /// Counts a drop in the ring-wide counter when the lane is busy or full.
-    pub(crate) fn push_as_guest(&self, rec: &Record, between: impl FnOnce()) -> Result<(), PushError> {
+    pub(crate) fn push_as_guest(
+        &self,
+        rec: &Record,
+        between: impl FnOnce(),
+    ) -> Result<(), PushError> {
         let lane = self.lane(Self::GUEST_LANE);
         if !lane.try_take(GUEST) {
             self.ring.dropped.fetch_add(1, Ordering::Relaxed);

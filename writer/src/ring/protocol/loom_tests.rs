@@ -32,7 +32,10 @@ fn drain_lane(view: RingRef<'_>, i: usize, pos: &mut u64, got: &mut Vec<u64>) {
     let tail = lane.published();
     let mut out = Record::zeroed();
     while *pos < tail {
-        assert!(lane.read(*pos, &mut out), "published slot without its stamp");
+        assert!(
+            lane.read(*pos, &mut out),
+            "published slot without its stamp"
+        );
         got.push(value(&out));
         *pos += 1;
         lane.release(*pos);

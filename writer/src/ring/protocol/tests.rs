@@ -108,7 +108,10 @@ fn only_used_bytes_are_copied_and_stale_bytes_never_read() {
     let mut out = Record::zeroed();
     assert!(lane.read(8, &mut out));
     assert_eq!(value(&out), 2);
-    assert!(out.payload[8..].iter().all(|&b| b == 0), "stale bytes leaked");
+    assert!(
+        out.payload[8..].iter().all(|&b| b == 0),
+        "stale bytes leaked"
+    );
 }
 
 #[test]
