@@ -177,10 +177,19 @@ fn one_thread() {
         o.push(per_call(ROUND, otel_span));
         ft.push(fastrace_round(ROUND));
     }
-    assert_eq!(tracer.stats().unwrap().dropped, dropped_before, "no span dropped");
+    assert_eq!(
+        tracer.stats().unwrap().dropped,
+        dropped_before,
+        "no span dropped"
+    );
     let _ = provider.shutdown();
     fastrace::flush();
-    let (r, f, o, ft) = (median(&mut r), median(&mut f), median(&mut o), median(&mut ft));
+    let (r, f, o, ft) = (
+        median(&mut r),
+        median(&mut f),
+        median(&mut o),
+        median(&mut ft),
+    );
     println!(
         "one span, ns (median of {ROUNDS} interleaved rounds of {ROUND}):\n  \
          ringside          {r:7.1}\n  \

@@ -163,7 +163,7 @@ impl Consumer {
             let pos = &mut self.read[i];
             // Untrusted counters: read nothing from a lane whose writer claims
             // more than a lane's worth past the reader, or went backwards.
-            if tail < *pos || tail - lane.head() > lane.capacity() {
+            if tail < *pos || tail - *pos > lane.capacity() {
                 continue;
             }
             while *pos < tail && done.records < max {

@@ -22,10 +22,14 @@ use crate::record::Record;
 /// lane of the one written longest ago.
 const HELD_MAX: usize = 4;
 
-/// A lane this thread holds.
+/// A lane this thread holds in one ring, or the note that it found none.
 struct Held {
     ring: Arc<Mapping>,
+    /// The lane held, or [`RingRef::GUEST_LANE`] when every lane was taken:
+    /// the thread writes through the guest lane and looks for a free lane
+    /// again only when the claim generation moved past `no_lane_at`.
     lane: usize,
+    no_lane_at: u64,
     /// [`FORKS`] when the lane was taken: in a child process the lane is the
     /// parent thread's, never ours.
     forks: u32,
@@ -37,8 +41,8 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if self.forks != FORKS.load(Ordering::Relaxed) {
-            return; // the parent's lane: not ours to give back
+        if self.forks != FORKS.load(Ordering::Relaxed) || self.lane == RingRef::GUEST_LANE {
+            return; // the parent's lane, or none: nothing to give back
         }
         let view = self.ring.view();
         view.lane(self.lane).give_back();
@@ -115,6 +119,9 @@ fn push_held(
     let Some(h) = h else {
         return view.push_as_guest(rec, between);
     };
+    if h.lane == RingRef::GUEST_LANE && !retake(h, view) {
+        return view.push_as_guest(rec, between);
+    }
     let lane = view.lane(h.lane);
     // SAFETY: this thread holds `h.lane` (taken as OWNED, given back only when
     // `h` is dropped), and the thread-local is borrowed, so no other code of
@@ -125,6 +132,28 @@ fn push_held(
         return Ok(());
     }
     push_full(h, view, rec, between)
+}
+
+/// A thread without a lane looks for one again, if a lane was given back
+/// since it last looked.
+#[cold]
+#[inline(never)]
+fn retake(h: &mut Held, view: RingRef<'_>) -> bool {
+    let claims = view.ring.claims.load(Ordering::Relaxed);
+    if claims == h.no_lane_at {
+        return false;
+    }
+    match take_lane(view, false) {
+        Some(lane) => {
+            h.lane = lane;
+            h.full_at = None;
+            true
+        }
+        None => {
+            h.no_lane_at = claims;
+            false
+        }
+    }
 }
 
 /// The thread's lane is full: move to a free lane with room, else the guest
@@ -168,7 +197,8 @@ fn push_full(
     Err(PushError::Full)
 }
 
-/// Takes a lane for a thread that holds none in this ring and records it in
+/// Takes a lane for a thread that holds none in this ring, or notes that none
+/// was free (the thread then writes through the guest lane), and records it in
 /// the thread-local (evicting the oldest entry if all are used).
 #[cold]
 #[inline(never)]
@@ -178,13 +208,15 @@ fn take_new<'h>(
     view: RingRef<'_>,
     forks: u32,
 ) -> Option<&'h mut Held> {
-    let lane = take_lane(view, false)?;
+    let claims = view.ring.claims.load(Ordering::Relaxed);
+    let lane = take_lane(view, false).unwrap_or(RingRef::GUEST_LANE);
     // Entries of a parent process are forgotten, not given back (their drop
     // sees the fork count changed); the oldest entry falls off the end.
     held.rotate_right(1);
     held[0] = Some(Held {
         ring: ring.clone(),
         lane,
+        no_lane_at: claims,
         forks,
         full_at: None,
     });
@@ -209,4 +241,68 @@ fn take_lane(view: RingRef<'_>, need_room: bool) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::record::Record;
+    use crate::ring::{Consumer, Ring};
+
+    fn rec(n: u64) -> Record {
+        let mut r = Record::new("lane");
+        r.trace_id = [1; 16];
+        r.span_id = n.max(1).to_be_bytes();
+        r.kind = 1;
+        r
+    }
+
+    #[test]
+    fn one_thread_fills_every_lane_before_it_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Ring::create(dir.path(), "lanes", 1024).unwrap();
+        assert_eq!(ring.lanes(), 4);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..1100 {
+                    let _ = ring.push(&rec(i));
+                }
+            });
+        });
+        let stats = ring.stats();
+        assert_eq!((stats.written, stats.dropped), (1024, 76));
+        let mut c = Consumer::open(ring.path()).unwrap();
+        let mut out = Vec::new();
+        while c.read(100, &mut out).records > 0 {}
+        assert_eq!(out.len(), 1024);
+    }
+
+    #[test]
+    fn threads_beyond_the_lanes_share_the_guest_lane_and_all_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Ring::create(dir.path(), "guests", 512).unwrap();
+        assert_eq!(ring.lanes(), 2, "one owned lane, one guest lane");
+        let (threads, per) = (4u64, 200u64);
+        let barrier = std::sync::Barrier::new(threads as usize);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (ring, barrier) = (&ring, &barrier);
+                s.spawn(move || {
+                    barrier.wait(); // all alive at once: one owns, three are guests
+                    for i in 0..per {
+                        let _ = ring.push(&rec(t * 1000 + i + 1));
+                    }
+                });
+            }
+        });
+        let stats = ring.stats();
+        assert_eq!(stats.written + stats.dropped, threads * per);
+        let mut c = Consumer::open(ring.path()).unwrap();
+        let mut out = Vec::new();
+        while c.read(100, &mut out).records > 0 {}
+        assert_eq!(out.len() as u64, stats.written);
+        let mut ids: Vec<_> = out.iter().map(|r| u64::from_be_bytes(r.span_id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len() as u64, stats.written, "each record once");
+    }
 }
