@@ -403,7 +403,8 @@ impl<'a> RingRef<'a> {
     /// Lane `i`.
     #[inline(always)]
     pub(crate) fn lane(&self, i: usize) -> LaneRef<'a> {
-        let per = self.slots.len() / self.lanes.len();
+        // Both are powers of two: a shift, not a division, on the write path.
+        let per = self.slots.len() >> self.lanes.len().trailing_zeros();
         LaneRef::new(&self.lanes[i], &self.slots[i * per..(i + 1) * per])
     }
 
