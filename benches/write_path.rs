@@ -10,8 +10,9 @@
 //!   properties, a reporter that discards.
 //!
 //! Each is timed in interleaved rounds of 50 000 spans (the rings are drained
-//! between rounds, untimed, so no span is dropped and every one is copied);
-//! the medians and ratios come from the same run. Then 1, 2 and 4 writer
+//! between rounds, untimed, so no span is dropped and every one is copied), in
+//! CPU time of the calling thread; the medians and ratios come from the same
+//! run. Then 1, 2 and 4 writer
 //! threads at once (per-span CPU time of each thread, so that four threads on
 //! two cores are not charged for waiting their turn), and the in-situ case:
 //! requests of 10 spans with a 4 MiB memory sweep between requests, per-span
@@ -21,7 +22,6 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use fastrace::collector::{Config, Reporter, SpanContext as FtContext};
 use fastrace::prelude::{LocalSpan, Span as FtSpan, SpanRecord};
@@ -85,13 +85,15 @@ fn ringside_span(tracer: &Tracer) {
         .set_attr("file.size", black_box(4096i64));
 }
 
-/// Nanoseconds per call of `n` calls to `f`.
+/// Nanoseconds of this thread's CPU time per call of `n` calls to `f`. CPU
+/// time, not wall time: on a machine shared with other builds, time spent
+/// descheduled is not the code's cost.
 fn per_call(n: u32, mut f: impl FnMut()) -> f64 {
-    let t = Instant::now();
+    let t = thread_cpu_ns();
     for _ in 0..n {
         f();
     }
-    t.elapsed().as_nanos() as f64 / f64::from(n)
+    (thread_cpu_ns() - t) as f64 / f64::from(n)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -191,7 +193,7 @@ fn one_thread() {
         median(&mut ft),
     );
     println!(
-        "one span, ns (median of {ROUNDS} interleaved rounds of {ROUND}):\n  \
+        "one span, CPU ns (median of {ROUNDS} interleaved rounds of {ROUND}):\n  \
          ringside          {r:7.1}\n  \
          floor             {f:7.1}   ringside/floor {:.2}\n  \
          opentelemetry_sdk {o:7.1}   otel/ringside {:.1}\n  \
