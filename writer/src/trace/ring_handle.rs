@@ -40,7 +40,7 @@ impl RingHandle {
     }
 
     /// Writes a finished span's record.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn submit(&self, rec: &Record) -> Result<(), PushError> {
         match self.ring() {
             Some(ring) => ring.push(rec),
