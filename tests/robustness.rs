@@ -172,16 +172,17 @@ fn consumer_refuses_short_and_wrong_length_files_with_their_fault() {
 fn consumer_refuses_counters_no_writer_can_produce() {
     let dir = temp_dir("ring-counters");
     let bytes = real_ring_bytes(dir.path());
-    // Producer tail at 256, consumer head at 384 (see ring::protocol::Counters).
+    // The ring has one lane: its writer tail at 4096, its reader head at
+    // 4096 + 128 (see ring::protocol::LaneCounters).
     let set = |tail: u64, head: u64| {
         let mut b = bytes.clone();
-        b[256..264].copy_from_slice(&tail.to_le_bytes());
-        b[384..392].copy_from_slice(&head.to_le_bytes());
+        b[4096..4104].copy_from_slice(&tail.to_le_bytes());
+        b[4224..4232].copy_from_slice(&head.to_le_bytes());
         b
     };
-    // Tail more than a capacity ahead of head: the reader would abandon
-    // positions no writer ever reserved, up to 2^64 of them in one read.
-    // Head past tail, and positions whose stamp would carry the abandon bit.
+    // Tail more than a capacity ahead of head: the reader would read
+    // positions no writer ever published, up to 2^64 of them in one read.
+    // Head past tail, and positions at or above 2^63 (whose stamp overflows).
     for (tail, head) in [(1 << 40, 0), (0, 5), (u64::MAX, u64::MAX - 2)] {
         match open_and_drain(dir.path(), &set(tail, head)) {
             Err(OpenError::Counters { .. }) => {}
@@ -190,6 +191,22 @@ fn consumer_refuses_counters_no_writer_can_produce() {
     }
     // A full ring is fine.
     assert!(open_and_drain(dir.path(), &set(9, 1)).is_ok());
+}
+
+#[test]
+fn consumer_refuses_a_ring_of_the_previous_layout_by_name() {
+    let dir = temp_dir("ring-v1");
+    let mut bytes = real_ring_bytes(dir.path());
+    // The layout version is the u32 after the 8-byte magic.
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    match open_and_drain(dir.path(), &bytes) {
+        Err(e @ OpenError::Version(1)) => {
+            let text = e.to_string();
+            assert!(text.contains("version 1"), "{text}");
+            assert!(text.contains("older ringside writer"), "{text}");
+        }
+        other => panic!("a version 1 ring must be refused: {other:?}"),
+    }
 }
 
 proptest! {

@@ -95,7 +95,9 @@ fn corrupt_ring_files_are_reported_and_skipped() {
     let tmp = TempDir::new("corrupt");
     let (rings, spool, out, log) = layout(&tmp);
 
-    // A valid ring to copy and damage: 16 records, each with its checksum.
+    // A valid ring to copy and damage: 16 records, each with its checksum, in
+    // its one lane: slot i at HEADER_SIZE + i * 256.
+    use ringside::ring::HEADER_SIZE;
     let template = {
         let ring = ringside::ring::Ring::create(&rings, "template", 16).unwrap();
         for i in 0..16 {
@@ -112,7 +114,7 @@ fn corrupt_ring_files_are_reported_and_skipped() {
     };
     damage("badmagic.1.ring", &|b| b[0] = b'X');
     damage("version.2.ring", &|b| b[8] = 99);
-    damage("truncated.3.ring", &|b| b.truncate(4096 + 100));
+    damage("truncated.3.ring", &|b| b.truncate(HEADER_SIZE + 100));
     damage("tiny.4.ring", &|b| b.truncate(100));
     damage("capacity.5.ring", &|b| {
         b[20..24].copy_from_slice(&12u32.to_le_bytes())
@@ -121,7 +123,7 @@ fn corrupt_ring_files_are_reported_and_skipped() {
     // skipped, the rest arrive.
     damage("garbage.6.ring", &|b| {
         for i in (0..16).step_by(2) {
-            let rec = 4096 + i * 256 + 8;
+            let rec = HEADER_SIZE + i * 256 + 8;
             b[rec + 55] = 200; // name length past the payload
         }
     });
@@ -145,11 +147,12 @@ fn corrupt_ring_files_are_reported_and_skipped() {
     );
 
     let text = std::fs::read_to_string(&log).unwrap();
+    let too_short = format!("shorter than the {HEADER_SIZE}-byte header");
     for (file, reason) in [
         ("badmagic.1.ring", "bad magic"),
         ("version.2.ring", "layout version 99"),
         ("truncated.3.ring", "truncated or corrupt"),
-        ("tiny.4.ring", "shorter than the 4096-byte header"),
+        ("tiny.4.ring", too_short.as_str()),
         ("capacity.5.ring", "capacity 12 is not a power of two"),
         ("link.7.ring", "symbolic links are refused"),
     ] {

@@ -25,7 +25,8 @@ pub type RingCheck = Box<dyn Fn(&Path, &std::fs::Metadata) -> Result<(), OpenErr
 struct Draining {
     consumer: Consumer,
     resource: Arc<Resource>,
-    /// Records that failed validation (garbage in a committed slot).
+    /// Records that failed validation (garbage in a published slot, or a slot
+    /// whose stamp does not match its position).
     corrupt: u64,
     /// Records handed on.
     delivered: u64,
@@ -51,7 +52,7 @@ pub struct RingReport {
 pub struct DrainReport {
     /// Records handed on.
     pub records: usize,
-    /// Positions abandoned (writer died or stalled mid-record).
+    /// Records abandoned: begun by a writer killed before publishing them.
     pub abandoned: u64,
     /// Records skipped as corrupt.
     pub corrupt: u64,
@@ -223,7 +224,8 @@ impl Source {
         for (path, ring) in self.rings.iter_mut() {
             self.buf.clear();
             let drained = ring.consumer.read(max_per_ring, &mut self.buf);
-            report.abandoned += drained.abandoned;
+            ring.corrupt += drained.corrupt;
+            report.corrupt += drained.corrupt;
             let end = ring.consumer.read_position();
             if end > ring.consumer.released() {
                 let cal = ring.consumer.identity().clock;
@@ -257,13 +259,14 @@ impl Source {
                 }
                 self.buf = batch.records;
             }
-            if !drained.waiting
-                && ring.consumer.is_drained()
+            if ring.consumer.is_drained()
                 && ring.consumer.released() == ring.consumer.read_position()
                 && !ring.consumer.writer_alive()
-                // A writer may have committed between our read and the liveness probe.
+                // A writer may have published between our read and the liveness probe.
                 && ring.consumer.is_drained()
             {
+                // Records its writer was killed in the middle of: counted, once.
+                report.abandoned += ring.consumer.count_abandoned();
                 gone.push(path.clone());
             }
         }

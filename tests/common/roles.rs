@@ -86,8 +86,9 @@ pub fn pausing_writer() {
     }
 }
 
-/// Thread A reserves a slot and stalls for `STALL_MS` before committing; thread
-/// B meanwhile writes `PER_THREAD` records. Prints `B_DONE`, then `A_RESULT <Ok|Late>`.
+/// Thread A writes a record into its slot and stalls for `STALL_MS` before
+/// publishing it; thread B meanwhile writes `PER_THREAD` records. Prints
+/// `B_DONE`, then `A_RESULT <Ok|Dropped>`.
 pub fn stalled_writer() {
     let stall = env_i64("STALL_MS", 2000) as u64;
     let per = env_i64("PER_THREAD", 1000);
@@ -107,7 +108,10 @@ pub fn stalled_writer() {
         }
         println!("\nB_DONE");
         let result = a.join().unwrap();
-        println!("\nA_RESULT {}", if result.is_ok() { "Ok" } else { "Late" });
+        println!(
+            "\nA_RESULT {}",
+            if result.is_ok() { "Ok" } else { "Dropped" }
+        );
     });
     // Stay alive until killed, so the ring is not removed under the test.
     std::thread::sleep(Duration::from_secs(600));

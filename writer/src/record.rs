@@ -61,6 +61,9 @@ pub const STAMP_SIZE: usize = 8;
 pub const RECORD_SIZE: usize = SLOT_SIZE - STAMP_SIZE;
 /// Bytes available for the name and the entries.
 pub const PAYLOAD_SIZE: usize = 188;
+/// Offset of the payload in a [`Record`]: a writer copies this many bytes
+/// plus `payload_len`, not the whole record.
+pub const PAYLOAD_OFFSET: usize = 60;
 /// Longest span or event name kept; longer names are cut and marked.
 pub const MAX_NAME: usize = 128;
 /// Fewest value bytes worth keeping when a string attribute has to be cut to fit.
@@ -206,7 +209,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Record, kind) == 48);
     assert!(std::mem::offset_of!(Record, name_len) == 55);
     assert!(std::mem::offset_of!(Record, payload_len) == 56);
-    assert!(std::mem::offset_of!(Record, payload) == 60);
+    assert!(std::mem::offset_of!(Record, payload) == PAYLOAD_OFFSET);
     assert!(SLOT_SIZE.is_power_of_two());
     assert!(MAX_NAME < PAYLOAD_SIZE);
 };

@@ -11,7 +11,7 @@ impl Record {
     pub const FLAG_NAME_TRUNCATED: u8 = 0x02;
 
     /// An empty record named `name` (cut to [`MAX_NAME`] bytes if longer).
-    #[inline]
+    #[inline(always)]
     pub fn new(name: &str) -> Record {
         let mut r = Record::zeroed();
         let name_kept = cut_utf8(name, MAX_NAME);

@@ -1,20 +1,40 @@
-//! The reader's side of a ring: copy committed records out, give up on positions
-//! whose writer died or stalled, and release positions only when the caller
-//! says the records are safe.
+//! The reader's side of a ring: copy published records out of every lane, and
+//! hand positions back to the writers only when the caller says the records
+//! are safe.
+//!
+//! # Hand-off marks
+//!
+//! A ring has one read position per lane, but the sidecar's spool records one
+//! number per ring. That number is a *hand-off mark*: each [`Consumer::read`]
+//! that copies records stores every lane's read position as the lane's
+//! `pending` position and names the set with a new mark, `pending + 1`,
+//! stored first (so a half-written set is never taken for a confirmed one).
+//! [`Consumer::release`] of that mark stores `released = mark` (the commit
+//! point), then moves every lane's `head` to its pending position. A reader
+//! restarted after a crash:
+//!
+//! - finds `released == pending`: the last set was confirmed; it moves the
+//!   heads there again (the crash may have come between the two steps);
+//! - finds `pending > released`: the set was read but never confirmed; if the
+//!   spool says it holds that mark ([`Consumer::skip_to`]) it confirms it,
+//!   otherwise the records are read again from the heads.
+//!
+//! Marks only grow and are never reused, so a mark the spool holds names
+//! exactly one set of positions.
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
-use super::Identity;
 use super::file::{OpenError, OpenedRing, RingStats, open_for_reading};
-use super::protocol::SlotState;
+use super::protocol::RingRef;
+use super::{Identity, MAX_LANES};
 use crate::record::Record;
 
-/// How long the reader waits for a live writer to commit a reserved position
-/// before abandoning it. A writer commits within nanoseconds of reserving unless
-/// it is descheduled, stopped or dead; a dead writer's positions are abandoned
-/// at once.
+/// Kept for callers written for layout version 1, where the reader waited
+/// this long for a reserved slot before abandoning it. Since version 2 a
+/// reader never waits: a record is published whole or not at all.
 pub const DEFAULT_PATIENCE: Duration = Duration::from_millis(500);
 
 /// What one call to [`Consumer::read`] did.
@@ -22,44 +42,53 @@ pub const DEFAULT_PATIENCE: Duration = Duration::from_millis(500);
 pub struct Drained {
     /// Records copied out.
     pub records: usize,
-    /// Positions abandoned by this call.
+    /// Records counted as abandoned by this call (see
+    /// [`Consumer::count_abandoned`]; `read` itself never abandons).
     pub abandoned: u64,
-    /// Stopped at a position whose writer has not committed yet (and patience
-    /// has not run out).
+    /// Always false since layout version 2: the reader never waits on a
+    /// writer. Kept so that loops written for version 1 still compile.
     pub waiting: bool,
+    /// Published positions whose slot was not written through the protocol
+    /// (its stamp does not match): skipped.
+    pub corrupt: u64,
 }
 
-/// Reads one ring. Positions below [`Consumer::released`] are handed off;
-/// positions between it and [`Consumer::read_position`] were read but not yet
-/// confirmed, and are read again after a restart.
+/// Reads one ring. Records are handed off in sets named by hand-off marks
+/// (see the module documentation): [`Consumer::read_position`] names what was
+/// read, [`Consumer::released`] what was handed off.
 pub struct Consumer {
     ring: OpenedRing,
     path: PathBuf,
-    /// Next position to read; `>= head`.
-    read: u64,
-    /// The position we are waiting on and since when.
-    stuck: Option<(u64, Instant)>,
-    patience: Duration,
+    /// Next position to read in each lane; `>= head`.
+    read: [u64; MAX_LANES],
+    /// Lane the next read starts at, so that no lane starves the others.
+    next_lane: usize,
 }
 
 impl Consumer {
-    /// Opens and validates a ring file.
+    /// Opens and validates a ring file, and finishes a hand-off that a
+    /// previous reader confirmed but did not complete.
     pub fn open(path: &Path) -> Result<Consumer, OpenError> {
         let ring = open_for_reading(path)?;
-        let read = ring.view().head();
+        let view = ring.view();
+        let (released, pending) = marks(&view);
+        if released == pending {
+            move_heads_to_pending(&view);
+        }
+        let mut read = [0; MAX_LANES];
+        for (i, r) in read.iter_mut().enumerate().take(view.lane_count()) {
+            *r = view.lane(i).head();
+        }
         Ok(Consumer {
             ring,
             path: path.to_path_buf(),
             read,
-            stuck: None,
-            patience: DEFAULT_PATIENCE,
+            next_lane: 0,
         })
     }
 
-    /// Sets how long to wait on a live writer's uncommitted position.
-    pub fn set_patience(&mut self, patience: Duration) {
-        self.patience = patience;
-    }
+    /// No effect since layout version 2 (the reader never waits on a writer).
+    pub fn set_patience(&mut self, _patience: Duration) {}
 
     /// The ring's identity header.
     pub fn identity(&self) -> &Identity {
@@ -81,19 +110,24 @@ impl Consumer {
         self.ring.stats()
     }
 
-    /// First position not read yet.
+    /// The hand-off mark that covers every record read so far: the released
+    /// mark if nothing was read since, else the pending mark of the last read.
     pub fn read_position(&self) -> u64 {
-        self.read
+        let view = self.ring.view();
+        let unreleased = (0..view.lane_count()).any(|i| self.read[i] != view.lane(i).head());
+        let (released, pending) = marks(&view);
+        if unreleased { pending } else { released }
     }
 
-    /// First position not handed off (the restart point).
+    /// The last hand-off mark released (the restart point).
     pub fn released(&self) -> u64 {
-        self.ring.view().head()
+        marks(&self.ring.view()).0
     }
 
-    /// True when every reserved position has been read.
+    /// True when every published record has been read.
     pub fn is_drained(&self) -> bool {
-        self.read >= self.ring.view().tail()
+        let view = self.ring.view();
+        (0..view.lane_count()).all(|i| self.read[i] >= view.lane(i).published())
     }
 
     /// True while some process holds the ring open for writing.
@@ -112,74 +146,140 @@ impl Consumer {
         }
     }
 
-    /// Copies up to `max` committed records into `out`, in position order,
-    /// skipping positions abandoned now or before a restart.
+    /// Copies up to `max` published records into `out`, lane by lane, and
+    /// names what was read with a new pending hand-off mark. Never waits.
     pub fn read(&mut self, max: usize, out: &mut Vec<Record>) -> Drained {
         let view = self.ring.view();
+        let lanes = view.lane_count();
         let mut done = Drained::default();
         let mut rec: Record = bytemuck::Zeroable::zeroed();
-        let mut writer_alive: Option<bool> = None;
-        while done.records < max {
-            match view.state(self.read, &mut rec) {
-                SlotState::Committed => {
+        for k in 0..lanes {
+            if done.records >= max {
+                break;
+            }
+            let i = (self.next_lane + k) % lanes;
+            let lane = view.lane(i);
+            let tail = lane.published();
+            let pos = &mut self.read[i];
+            // Untrusted counters: read nothing from a lane whose writer claims
+            // more than a lane's worth past the reader, or went backwards.
+            if tail < *pos || tail - *pos > lane.capacity() {
+                continue;
+            }
+            while *pos < tail && done.records < max {
+                if lane.read(*pos, &mut rec) {
                     out.push(rec);
                     done.records += 1;
-                    self.read += 1;
+                } else {
+                    done.corrupt += 1;
                 }
-                SlotState::Abandoned => self.read += 1,
-                SlotState::Empty => break,
-                SlotState::InProgress(seen) => {
-                    let now = Instant::now();
-                    let since = match self.stuck {
-                        Some((pos, since)) if pos == self.read => since,
-                        _ => {
-                            self.stuck = Some((self.read, now));
-                            now
-                        }
-                    };
-                    let alive = *writer_alive.get_or_insert_with(|| self.writer_alive());
-                    if alive && now.duration_since(since) < self.patience {
-                        done.waiting = true;
-                        break;
-                    }
-                    if view.abandon(self.read, seen) {
-                        done.abandoned += 1;
-                        self.read += 1;
-                    }
-                    // else: committed meanwhile; the next turn reads it.
-                }
+                *pos += 1;
             }
+        }
+        self.next_lane = (self.next_lane + 1) % lanes;
+        if done.records > 0 || done.corrupt > 0 {
+            self.publish_pending(&view);
         }
         done
     }
 
-    /// Confirms that every record below `pos` is safe elsewhere: releases those
-    /// positions to the writers and persists `pos` as the restart point.
-    /// `pos` is clamped to what was read; it never moves backwards.
-    pub fn release(&mut self, pos: u64) {
+    /// Names the current read positions with a new pending mark: the mark
+    /// first, then the positions (see the module documentation).
+    fn publish_pending(&self, view: &RingRef<'_>) {
+        let pending = view.marks.pending.load(Relaxed);
+        view.marks.pending.store(pending + 1, Relaxed);
+        for i in 0..view.lane_count() {
+            view.lane(i)
+                .counters
+                .reader
+                .pending
+                .store(self.read[i], Relaxed);
+        }
+    }
+
+    /// Confirms that every record covered by `mark` (from
+    /// [`Consumer::read_position`]) is safe elsewhere: hands those positions
+    /// back to the writers and makes `mark` the restart point. A mark other
+    /// than the latest pending one is ignored (the records stay, to be read
+    /// again after a restart: duplicates, never a loss).
+    pub fn release(&mut self, mark: u64) {
         let view = self.ring.view();
-        let pos = pos.min(self.read);
-        if pos > view.head() {
-            view.release(pos);
+        let (released, pending) = marks(&view);
+        if mark == pending && pending > released {
+            view.marks.released.store(mark, Relaxed);
+            move_heads_to_pending(&view);
         }
     }
 
     /// Forgets what was read but not released; the next read starts again at
-    /// the restart point.
+    /// the heads.
     pub fn rewind(&mut self) {
-        self.read = self.released();
-        self.stuck = None;
+        let view = self.ring.view();
+        for i in 0..view.lane_count() {
+            self.read[i] = view.lane(i).head();
+        }
     }
 
-    /// Moves the restart point forward to `pos` without reading: the records
-    /// below it are known to be safe already (the spool has them from before a
-    /// restart). Ignored if `pos` is behind the restart point or beyond what
-    /// writers reserved.
-    pub fn skip_to(&mut self, pos: u64) {
+    /// After a restart: the next stage already holds the records of `mark`
+    /// (the spool recorded it). If that is the pending mark, confirms it as
+    /// [`Consumer::release`] would; any other mark is ignored.
+    pub fn skip_to(&mut self, mark: u64) {
         let view = self.ring.view();
-        if pos > view.head() && pos <= view.tail() {
-            view.release(pos);
-            self.read = self.read.max(pos);
+        let (released, pending) = marks(&view);
+        if mark == pending && pending > released {
+            view.marks.released.store(mark, Relaxed);
+            move_heads_to_pending(&view);
+            for i in 0..view.lane_count() {
+                self.read[i] = self.read[i].max(view.lane(i).head());
+            }
+        }
+    }
+
+    /// For a ring whose writer process is gone: counts (once, in the header)
+    /// each record a writer began but never published because it was killed
+    /// while copying it. Returns how many were counted now. Does nothing while
+    /// a writer lives.
+    pub fn count_abandoned(&mut self) -> u64 {
+        if self.writer_alive() {
+            return 0;
+        }
+        self.count_unfinished()
+    }
+
+    /// `count_abandoned` once the writer is known to be gone.
+    fn count_unfinished(&mut self) -> u64 {
+        let view = self.ring.view();
+        let mut n = 0;
+        for i in 0..view.lane_count() {
+            if view.lane(i).unfinished() {
+                n += 1;
+            }
+        }
+        view.marks.abandoned.fetch_add(n, Relaxed);
+        n
+    }
+}
+
+/// (released, pending) hand-off marks.
+fn marks(view: &RingRef<'_>) -> (u64, u64) {
+    (
+        view.marks.released.load(Relaxed),
+        view.marks.pending.load(Relaxed),
+    )
+}
+
+/// Moves every lane's head to its pending position (never backwards, never
+/// past what the lane published).
+fn move_heads_to_pending(view: &RingRef<'_>) {
+    for i in 0..view.lane_count() {
+        let lane = view.lane(i);
+        let to = lane.counters.reader.pending.load(Relaxed);
+        if to <= lane.published() {
+            lane.release(to);
         }
     }
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;

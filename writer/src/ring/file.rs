@@ -15,11 +15,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
 use memmap2::{MmapMut, MmapOptions};
 
-use super::protocol::{ABANDONED, Counters, PushError, RingRef, Slot};
+use super::protocol::{LaneCounters, MarkLine, POSITION_LIMIT, PushError, RingLine, RingRef, Slot};
 use super::{
-    COUNTERS_OFFSET, HEADER_SIZE, Identity, MAGIC, MAX_CAPACITY, MAX_SERVICE, MIN_CAPACITY, VERSION,
+    HEADER_SIZE, Identity, LANES_OFFSET, MAGIC, MARK_LINE_OFFSET, MAX_CAPACITY, MAX_LANES,
+    MAX_SERVICE, MIN_CAPACITY, RING_LINE_OFFSET, VERSION, lanes_for,
 };
 use crate::clock::Calibration;
 use crate::record::{Record, SLOT_SIZE};
@@ -54,10 +58,11 @@ pub fn ring_file_name(service: &str, pid: u32) -> String {
     format!("{clean}.{pid}.ring")
 }
 
-/// A mapped ring file: the header page and the slots.
-struct Mapping {
+/// A mapped ring file: the header and the slots.
+pub(super) struct Mapping {
     map: MmapMut,
     capacity: usize,
+    lanes: usize,
 }
 
 impl Mapping {
@@ -65,55 +70,76 @@ impl Mapping {
         bytemuck::from_bytes(&self.map[..std::mem::size_of::<Identity>()])
     }
 
-    fn view(&self) -> RingRef<'_> {
+    /// The protocol view of the mapped ring.
+    #[inline(always)]
+    pub(super) fn view(&self) -> RingRef<'_> {
         let base = self.map.as_ptr();
-        // SAFETY: the mapping is at least HEADER_SIZE + capacity * SLOT_SIZE bytes
-        // (checked when created or opened) and page aligned. Counters sits at a
-        // 64-byte aligned offset inside the header page and consists of atomics,
-        // which tolerate concurrent access from other processes; Slot is 256
-        // bytes of an atomic stamp and a record cell accessed only through the
-        // protocol. The references live no longer than `self`, which owns the map.
+        // SAFETY: the mapping is HEADER_SIZE + capacity * SLOT_SIZE bytes
+        // (checked when created or opened) and page aligned. The ring-wide
+        // lines and the lane blocks sit at 128-byte aligned offsets inside the
+        // header and consist of atomics, which tolerate concurrent access from
+        // other processes; `lanes <= MAX_LANES` blocks fit before HEADER_SIZE.
+        // Slot is 256 bytes of an atomic stamp and a record cell accessed only
+        // through the protocol. The references live no longer than `self`,
+        // which owns the map.
         unsafe {
-            let counters = &*(base.add(COUNTERS_OFFSET) as *const Counters);
-            let slots =
-                std::slice::from_raw_parts(base.add(HEADER_SIZE) as *const Slot, self.capacity);
-            RingRef::new(counters, slots)
+            RingRef::new(
+                &*(base.add(RING_LINE_OFFSET) as *const RingLine),
+                &*(base.add(MARK_LINE_OFFSET) as *const MarkLine),
+                std::slice::from_raw_parts(
+                    base.add(LANES_OFFSET) as *const LaneCounters,
+                    self.lanes,
+                ),
+                std::slice::from_raw_parts(base.add(HEADER_SIZE) as *const Slot, self.capacity),
+            )
         }
     }
 
     fn stats(&self) -> RingStats {
-        let c = self.view().counters;
-        use std::sync::atomic::Ordering::Relaxed;
-        RingStats {
-            written: c.producer.tail.load(Relaxed),
-            dropped: c.drops.dropped.load(Relaxed),
-            late: c.drops.late.load(Relaxed),
-            abandoned: c.consumer.abandoned.load(Relaxed),
-            released: c.consumer.head.load(Relaxed),
+        let v = self.view();
+        let abandoned = v.marks.abandoned.load(Relaxed);
+        let mut s = RingStats {
+            written: abandoned,
+            dropped: v.ring.dropped.load(Relaxed),
+            late: 0,
+            abandoned,
+            released: 0,
+        };
+        for l in v.lanes {
+            s.written = s.written.wrapping_add(l.writer.tail.load(Relaxed));
+            s.dropped = s.dropped.wrapping_add(l.writer.dropped.load(Relaxed));
+            s.released = s.released.wrapping_add(l.reader.head.load(Relaxed));
         }
+        s
     }
 }
 
 /// Counters of one ring, as read from its header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingStats {
-    /// Positions reserved by writers (records accepted, including any that were
-    /// later abandoned or arrived late).
+    /// Records accepted by the ring: published, plus those begun by a writer
+    /// that died before publishing them (`abandoned`).
     pub written: u64,
-    /// Records refused because the ring was full.
+    /// Records refused because the ring was full (or, for a thread without a
+    /// lane of its own, the shared guest lane was busy).
     pub dropped: u64,
-    /// Records whose writer lost the race against the reader's abandon.
+    /// Always 0 since layout version 2: a record is never abandoned while its
+    /// writer lives, so no writer can be late. Kept for readers of version 1
+    /// counters.
     pub late: u64,
-    /// Positions the reader abandoned.
+    /// Records begun by a writer process that died before publishing them.
     pub abandoned: u64,
-    /// Positions handed off by the reader (its restart point).
+    /// Records handed off by the reader (released to the writers).
     pub released: u64,
 }
 
 /// The writer's side of a ring. Cheap to share between threads: every method
 /// takes `&self` and is lock-free.
 pub struct Ring {
-    mapping: Mapping,
+    /// Shared with the thread-locals of the threads holding a lane in it, so
+    /// that a thread exiting after the ring was dropped still gives its lane
+    /// back into mapped memory.
+    mapping: Arc<Mapping>,
     /// Holds the shared liveness lock for as long as the ring is open.
     _file: File,
     path: PathBuf,
@@ -160,8 +186,9 @@ impl Ring {
             let _ = std::fs::remove_file(&tmp);
         }
         let (mapping, path) = built?;
+        super::lanes::watch_forks();
         Ok(Ring {
-            mapping,
+            mapping: Arc::new(mapping),
             _file: file,
             path,
         })
@@ -203,6 +230,8 @@ impl Ring {
             created_unix_ns: crate::clock::unix_ns(),
             clock: Calibration::measure(),
             service: [0; MAX_SERVICE],
+            lanes: lanes_for(capacity) as u32,
+            reserved: 0,
         };
         let kept = crate::record::cut_utf8(service, MAX_SERVICE);
         id.service[..kept.len()].copy_from_slice(kept.as_bytes());
@@ -213,26 +242,35 @@ impl Ring {
             return Err(io::Error::last_os_error());
         }
         let path = publish(tmp, dir, &ring_file_name(service, pid))?;
-        Ok((Mapping { map, capacity }, path))
+        let lanes = id.lanes as usize;
+        Ok((
+            Mapping {
+                map,
+                capacity,
+                lanes,
+            },
+            path,
+        ))
     }
 
-    /// Writes one record. Never blocks: a full ring drops the record and counts it.
+    /// Writes one record from the calling thread's lane. Never blocks: a full
+    /// lane (with no free lane to move to) drops the record and counts it.
     #[inline]
-    pub fn push(&self, rec: &Record) -> Result<u64, PushError> {
-        self.mapping.view().push(rec)
+    pub fn push(&self, rec: &Record) -> Result<(), PushError> {
+        super::lanes::push(&self.mapping, rec, || ())
     }
 
-    /// Like [`Ring::push`], but calls `between` after reserving the position and
-    /// writing the record, before committing it. For fault-injection tests (a
-    /// writer killed or stalled mid-record).
+    /// Like [`Ring::push`], but calls `between` after writing the record into
+    /// its slot, before publishing it. For fault-injection tests (a writer
+    /// killed or stalled mid-record).
     #[doc(hidden)]
-    pub fn push_with_pause(&self, rec: &Record, between: impl FnOnce()) -> Result<u64, PushError> {
-        let ring = self.mapping.view();
-        let pos = ring.reserve()?;
-        let before = ring.stamp_before_write(pos);
-        ring.write(pos, rec);
-        between();
-        ring.commit(pos, before).map(|()| pos)
+    pub fn push_with_pause(&self, rec: &Record, between: impl FnOnce()) -> Result<(), PushError> {
+        super::lanes::push(&self.mapping, rec, between)
+    }
+
+    /// Number of lanes the slots are cut into.
+    pub fn lanes(&self) -> usize {
+        self.mapping.lanes
     }
 
     /// The ring's counters.
@@ -309,6 +347,9 @@ pub enum OpenError {
     SlotSize(u32),
     /// A capacity that is not a power of two in the accepted range.
     Capacity(u32),
+    /// A lane count that does not cut the capacity into lanes this build
+    /// makes.
+    Lanes(u32),
     /// The file length does not match the capacity.
     Length {
         /// Length implied by the header.
@@ -318,14 +359,23 @@ pub enum OpenError {
     },
     /// Owned by a user outside the accepted set (see the sidecar's ownership check).
     Owner(u32),
-    /// Positions no writer can produce: the reservation position behind the
-    /// hand-off position, more than a capacity ahead of it, or in the range of
-    /// the abandon bit.
+    /// Positions no writer can produce, in some lane: the published position
+    /// behind the hand-off position, more than a lane ahead of it, or at or
+    /// above 2^63.
     Counters {
         /// Hand-off (consumer) position.
         head: u64,
-        /// Reservation (producer) position.
+        /// Published (producer) position.
         tail: u64,
+    },
+    /// Hand-off marks no reader writes: the pending mark behind the released
+    /// one, at or above 2^63, or a lane's pending position outside its
+    /// hand-off and published positions.
+    Marks {
+        /// Last released mark.
+        released: u64,
+        /// Last pending mark.
+        pending: u64,
     },
 }
 
@@ -341,9 +391,16 @@ impl std::fmt::Display for OpenError {
                 "file is {n} bytes, shorter than the {HEADER_SIZE}-byte header"
             ),
             OpenError::BadMagic => write!(f, "not a ringside ring (bad magic)"),
+            OpenError::Version(v) if *v < VERSION => write!(
+                f,
+                "ring layout version {v}, written by an older ringside writer library; \
+                 this build reads version {VERSION} only (drain it with the sidecar of \
+                 that release, or restart the writer with the new library)"
+            ),
             OpenError::Version(v) => write!(
                 f,
-                "ring layout version {v}, this build reads version {VERSION}"
+                "ring layout version {v}, newer than this build reads ({VERSION}); \
+                 upgrade the sidecar"
             ),
             OpenError::HeaderSize(v) => write!(f, "header size {v}, expected {HEADER_SIZE}"),
             OpenError::SlotSize(v) => write!(f, "slot size {v}, expected {SLOT_SIZE}"),
@@ -359,12 +416,20 @@ impl std::fmt::Display for OpenError {
                     "file is {found} bytes, header says {expected} (truncated or corrupt)"
                 )
             }
+            OpenError::Lanes(n) => write!(
+                f,
+                "{n} lanes, not a power of two up to {MAX_LANES} that divides the capacity"
+            ),
             OpenError::Owner(uid) => {
                 write!(f, "owned by uid {uid}, which may not write rings here")
             }
             OpenError::Counters { head, tail } => write!(
                 f,
-                "corrupt counters: writers at position {tail}, reader at {head}"
+                "corrupt counters: a lane's writer at position {tail}, reader at {head}"
+            ),
+            OpenError::Marks { released, pending } => write!(
+                f,
+                "corrupt hand-off marks: released {released}, pending {pending}"
             ),
         }
     }
@@ -403,7 +468,7 @@ impl OpenedRing {
     }
 }
 
-/// Opens `path` read-write (the reader moves the head and abandons slots) and
+/// Opens `path` read-write (the reader moves the heads and hand-off marks) and
 /// checks every header field against the file before mapping the slots.
 pub(crate) fn open_for_reading(path: &Path) -> Result<OpenedRing, OpenError> {
     let file = OpenOptions::new()
@@ -428,13 +493,18 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<OpenedRing, OpenError> {
     let identity: Identity = bytemuck::pod_read_unaligned(&raw);
     check_identity(&identity, len)?;
     let capacity = identity.capacity as usize;
+    let lanes = identity.lanes as usize;
     // SAFETY: the length was checked against the header; the file is a regular
     // file in the ring directory. A writer that truncates its own ring while we
     // read would fault us (SIGBUS); writers never do, and only members of the
     // ring group can write there.
     let map = unsafe { MmapOptions::new().len(len as usize).map_mut(&file)? };
-    let mapping = Mapping { map, capacity };
-    check_counters(&mapping.view(), capacity)?;
+    let mapping = Mapping {
+        map,
+        capacity,
+        lanes,
+    };
+    check_counters(&mapping.view())?;
     Ok(OpenedRing {
         mapping,
         file,
@@ -443,15 +513,29 @@ pub(crate) fn open_for_reading(path: &Path) -> Result<OpenedRing, OpenError> {
     })
 }
 
-/// Writers keep `head <= tail <= head + capacity`, and positions stay below the
-/// abandon bit; a reader trusting other counters would abandon positions nobody
-/// reserved, up to 2^64 of them in one read, or overflow a position.
-fn check_counters(view: &RingRef<'_>, capacity: usize) -> Result<(), OpenError> {
-    // Head first: only the reader moves it, so tail read after it is >= head.
-    let head = view.head();
-    let tail = view.tail();
-    if tail < head || tail - head > capacity as u64 || tail >= ABANDONED {
-        return Err(OpenError::Counters { head, tail });
+/// Writers keep `head <= tail <= head + lane capacity` in every lane and
+/// positions below 2^63; the reader keeps `released <= pending` and each
+/// lane's pending position between its head and tail. A reader trusting other
+/// counters would read positions nobody wrote, up to 2^64 of them, or
+/// overflow a position.
+fn check_counters(view: &RingRef<'_>) -> Result<(), OpenError> {
+    let released = view.marks.released.load(Relaxed);
+    let pending = view.marks.pending.load(Relaxed);
+    if pending < released || pending >= POSITION_LIMIT {
+        return Err(OpenError::Marks { released, pending });
+    }
+    for i in 0..view.lane_count() {
+        let lane = view.lane(i);
+        // Head first: only the reader moves it, so tail read after it is >= head.
+        let head = lane.head();
+        let tail = lane.published();
+        if tail < head || tail - head > lane.capacity() || tail >= POSITION_LIMIT {
+            return Err(OpenError::Counters { head, tail });
+        }
+        let lane_pending = lane.counters.reader.pending.load(Relaxed);
+        if pending > released && (lane_pending < head || lane_pending > tail) {
+            return Err(OpenError::Marks { released, pending });
+        }
     }
     Ok(())
 }
@@ -472,6 +556,10 @@ fn check_identity(id: &Identity, len: u64) -> Result<(), OpenError> {
     let cap = id.capacity as usize;
     if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
         return Err(OpenError::Capacity(id.capacity));
+    }
+    let lanes = id.lanes as usize;
+    if !lanes.is_power_of_two() || lanes > MAX_LANES || cap / lanes < MIN_CAPACITY {
+        return Err(OpenError::Lanes(id.lanes));
     }
     let expected = (HEADER_SIZE + cap * SLOT_SIZE) as u64;
     if len != expected {

@@ -107,6 +107,7 @@ pub fn current() -> Option<SpanContext> {
 }
 
 /// Runs `f` on the thread's current context without cloning it.
+#[inline(always)]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanContext>) -> R) -> R {
     CURRENT.with(|c| f(c.borrow().as_ref()))
 }

@@ -40,10 +40,10 @@ impl RingHandle {
     }
 
     /// Writes a finished span's record.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn submit(&self, rec: &Record) -> Result<(), PushError> {
         match self.ring() {
-            Some(ring) => ring.push(rec).map(drop),
+            Some(ring) => ring.push(rec),
             None => {
                 if self.enabled {
                     self.lost.fetch_add(1, Ordering::Relaxed);

@@ -19,7 +19,7 @@ pub struct Span<'t> {
 }
 
 impl<'t> Span<'t> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn start(
         tracer: &'t RingHandle,
         name: &str,
@@ -122,7 +122,7 @@ impl<'t> Span<'t> {
         let _ = self.tracer.submit(&self.rec);
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self) {
         if !self.ended {
             self.ended = true;
@@ -136,7 +136,7 @@ impl<'t> Span<'t> {
 /// The record of a span starting now: new span id, the parent's trace id,
 /// flags and trace state (or a new trace), kind internal. Shared by [`Span`]
 /// and the C ABI, whose spans live in caller memory.
-#[inline]
+#[inline(always)]
 pub(crate) fn start_record(name: &str, parent: Option<&SpanContext>) -> Record {
     let parent = parent.filter(|p| p.is_valid());
     let mut rec = Record::new(name);
@@ -159,7 +159,7 @@ pub(crate) fn start_record(name: &str, parent: Option<&SpanContext>) -> Record {
 }
 
 impl Drop for Span<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         self.finish();
     }

@@ -110,13 +110,13 @@ impl Tracer {
 
     /// Starts a span whose parent is the thread's current span (see
     /// [`Span::enter`]), or a new trace if there is none.
-    #[inline]
+    #[inline(always)]
     pub fn span(&self, name: &str) -> Span<'_> {
         context::with_current(|parent| Span::start(&self.inner, name, parent))
     }
 
     /// Starts a span with an explicit parent; `None` starts a new trace.
-    #[inline]
+    #[inline(always)]
     pub fn span_with_parent(&self, name: &str, parent: Option<&SpanContext>) -> Span<'_> {
         Span::start(&self.inner, name, parent)
     }
