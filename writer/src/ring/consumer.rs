@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use super::file::{OpenError, OpenedRing, RingStats, open_for_reading};
+use super::file::{OpenError, OpenedRing, open_for_reading};
+use super::mapping::RingStats;
 use super::protocol::RingRef;
 use super::{Identity, MAX_LANES};
 use crate::record::Record;

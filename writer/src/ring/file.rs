@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::MmapOptions;
 
-use super::protocol::{LaneCounters, MarkLine, POSITION_LIMIT, PushError, RingLine, RingRef, Slot};
+use super::mapping::{Mapping, RingStats};
+use super::protocol::{POSITION_LIMIT, PushError, RingRef};
 use super::{
-    HEADER_SIZE, Identity, LANES_OFFSET, MAGIC, MARK_LINE_OFFSET, MAX_CAPACITY, MAX_LANES,
-    MAX_SERVICE, MIN_CAPACITY, RING_LINE_OFFSET, VERSION, lanes_for,
+    HEADER_SIZE, Identity, MAGIC, MAX_CAPACITY, MAX_LANES, MAX_SERVICE, MIN_CAPACITY, VERSION,
+    lanes_for,
 };
 use crate::clock::Calibration;
 use crate::record::{Record, SLOT_SIZE};
@@ -56,81 +57,6 @@ pub fn ring_file_name(service: &str, pid: u32) -> String {
         clean
     };
     format!("{clean}.{pid}.ring")
-}
-
-/// A mapped ring file: the header and the slots.
-pub(super) struct Mapping {
-    map: MmapMut,
-    capacity: usize,
-    lanes: usize,
-}
-
-impl Mapping {
-    fn identity(&self) -> &Identity {
-        bytemuck::from_bytes(&self.map[..std::mem::size_of::<Identity>()])
-    }
-
-    /// The protocol view of the mapped ring.
-    #[inline(always)]
-    pub(super) fn view(&self) -> RingRef<'_> {
-        let base = self.map.as_ptr();
-        // SAFETY: the mapping is HEADER_SIZE + capacity * SLOT_SIZE bytes
-        // (checked when created or opened) and page aligned. The ring-wide
-        // lines and the lane blocks sit at 128-byte aligned offsets inside the
-        // header and consist of atomics, which tolerate concurrent access from
-        // other processes; `lanes <= MAX_LANES` blocks fit before HEADER_SIZE.
-        // Slot is 256 bytes of an atomic stamp and a record cell accessed only
-        // through the protocol. The references live no longer than `self`,
-        // which owns the map.
-        unsafe {
-            RingRef::new(
-                &*(base.add(RING_LINE_OFFSET) as *const RingLine),
-                &*(base.add(MARK_LINE_OFFSET) as *const MarkLine),
-                std::slice::from_raw_parts(
-                    base.add(LANES_OFFSET) as *const LaneCounters,
-                    self.lanes,
-                ),
-                std::slice::from_raw_parts(base.add(HEADER_SIZE) as *const Slot, self.capacity),
-            )
-        }
-    }
-
-    fn stats(&self) -> RingStats {
-        let v = self.view();
-        let abandoned = v.marks.abandoned.load(Relaxed);
-        let mut s = RingStats {
-            written: abandoned,
-            dropped: v.ring.dropped.load(Relaxed),
-            late: 0,
-            abandoned,
-            released: 0,
-        };
-        for l in v.lanes {
-            s.written = s.written.wrapping_add(l.writer.tail.load(Relaxed));
-            s.dropped = s.dropped.wrapping_add(l.writer.dropped.load(Relaxed));
-            s.released = s.released.wrapping_add(l.reader.head.load(Relaxed));
-        }
-        s
-    }
-}
-
-/// Counters of one ring, as read from its header.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RingStats {
-    /// Records accepted by the ring: published, plus those begun by a writer
-    /// that died before publishing them (`abandoned`).
-    pub written: u64,
-    /// Records refused because the ring was full (or, for a thread without a
-    /// lane of its own, the shared guest lane was busy).
-    pub dropped: u64,
-    /// Always 0 since layout version 2: a record is never abandoned while its
-    /// writer lives, so no writer can be late. Kept for readers of version 1
-    /// counters.
-    pub late: u64,
-    /// Records begun by a writer process that died before publishing them.
-    pub abandoned: u64,
-    /// Records handed off by the reader (released to the writers).
-    pub released: u64,
 }
 
 /// The writer's side of a ring. Cheap to share between threads: every method

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::file::Mapping;
+use super::mapping::Mapping;
 use super::protocol::{OWNED, PushError, RingRef};
 use crate::record::Record;
 

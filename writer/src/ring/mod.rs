@@ -18,6 +18,8 @@
 
 pub(crate) mod protocol;
 #[cfg(not(loom))]
+mod mapping;
+#[cfg(not(loom))]
 mod file;
 #[cfg(not(loom))]
 mod lanes;
@@ -27,7 +29,9 @@ mod consumer;
 #[cfg(not(loom))]
 pub use consumer::{Consumer, DEFAULT_PATIENCE, Drained};
 #[cfg(not(loom))]
-pub use file::{OpenError, Ring, RingStats, default_dir, ring_file_name};
+pub use file::{OpenError, Ring, default_dir, ring_file_name};
+#[cfg(not(loom))]
+pub use mapping::RingStats;
 pub use protocol::PushError;
 
 use crate::clock::Calibration;
