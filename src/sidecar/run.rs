@@ -130,8 +130,13 @@ impl Sidecar {
         let sampler = Sampler::new(&config.sampling);
         let status = Status::new();
         let metrics = start_metrics(&config.metrics.listen, &status)?;
-        let delivery = Delivery::start(&spool, exporters, config.batch.clone())
-            .context("cannot start exporters")?;
+        let delivery = Delivery::start(
+            &spool,
+            exporters,
+            config.batch.clone(),
+            config.retry.clone(),
+        )
+        .context("cannot start exporters")?;
         status.set_exporters(delivery.handles());
         let mut source = Source::new(dir, resource_attributes(&config));
         source.set_check(
