@@ -265,12 +265,25 @@ impl Sidecar {
         let report = self
             .source
             .drain(self.config.rings.max_per_ring, |batch, ring_id, end| {
-                sampler.sample(batch, now);
+                // The decision stands only once the kept spans are in the
+                // spool: a failed append rewinds the ring and the same
+                // records are sampled again.
+                sampler.stage(batch, now);
                 if batch.records.is_empty() {
                     // Nothing kept: the ring's own position is enough.
+                    sampler.commit();
                     return Ok(());
                 }
-                spool.append(batch, Some((ring_id, end))).map(drop)
+                match spool.append(batch, Some((ring_id, end))) {
+                    Ok(_) => {
+                        sampler.commit();
+                        Ok(())
+                    }
+                    Err(e) => {
+                        sampler.abort();
+                        Err(e)
+                    }
+                }
             });
         self.rings_removed += report.removed.len() as u64;
         self.spool_errors += report.sink_errors.len() as u64;
