@@ -302,7 +302,7 @@ impl Worker {
                         if failures == 1 {
                             log::warn!(exporter = name.as_str(), spans = spans, reason = reason.as_str(), delay_ms = delay_ms; "export failed; retrying while the spool holds the batch");
                         } else {
-                            log::debug!(exporter = name.as_str(), reason = reason.as_str(), delay_ms = delay_ms; "export failed again; retrying");
+                            log::debug!(exporter = name.as_str(), reason = reason.as_str(), delay_ms = delay_ms; "export failed; retrying");
                         }
                         self.sleep(delay);
                         if !self.reader.holds_position() {
