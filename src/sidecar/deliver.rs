@@ -416,20 +416,4 @@ impl Backoff {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_to_a_cap() {
-        let mut b = Backoff::default();
-        let delays: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
-        assert!(
-            delays[0] >= Duration::from_millis(800) && delays[0] <= Duration::from_millis(1200)
-        );
-        assert!(
-            delays[1] >= Duration::from_millis(1600) && delays[1] <= Duration::from_millis(2400)
-        );
-        assert!(delays.iter().all(|d| *d <= Duration::from_secs(36)));
-        assert!(delays[9] >= Duration::from_secs(24));
-    }
-}
+mod tests;

@@ -225,10 +225,4 @@ impl Spool {
         self.active.file.sync_data()?;
         File::open(&self.shared.dir)?.sync_all()
     }
-
-    /// Sealed segments written but not yet synced.
-    #[cfg(test)]
-    pub(super) fn unsynced_segments(&self) -> usize {
-        self.unsynced.len()
-    }
 }
