@@ -101,7 +101,10 @@ fn a_long_outage_and_huge_retry_after_lose_nothing_while_the_spool_has_room() {
         otlp(&page, &["ringside_export_spans_total{", "result=\"ok\""]),
         0.0
     );
-    assert_eq!(scrape::metric(&page, &["ringside_export_failed_spans_total"]), None);
+    assert_eq!(
+        scrape::metric(&page, &["ringside_export_failed_spans_total"]),
+        None
+    );
 
     let receiver = FakeReceiver::start_on(port, script);
     let mut requests: Vec<Request> = Vec::new();
@@ -136,7 +139,10 @@ fn a_long_outage_and_huge_retry_after_lose_nothing_while_the_spool_has_room() {
     assert!(seen.values().all(|&n| n == 1), "no span arrived twice");
     for r in &requests {
         let n = r.span_ids().len();
-        assert!(n <= MAX_SPANS, "a request held {n} spans; batch.max_spans is {MAX_SPANS}");
+        assert!(
+            n <= MAX_SPANS,
+            "a request held {n} spans; batch.max_spans is {MAX_SPANS}"
+        );
     }
     assert!(delivered(&requests) / MAX_SPANS <= requests.len());
 
@@ -157,11 +163,17 @@ fn a_long_outage_and_huge_retry_after_lose_nothing_while_the_spool_has_room() {
         SPANS as f64
     );
     assert_eq!(
-        otlp(&page, &["ringside_export_spans_total{", "result=\"lost_in_spool\""]),
+        otlp(
+            &page,
+            &["ringside_export_spans_total{", "result=\"lost_in_spool\""]
+        ),
         0.0
     );
     assert_eq!(otlp(&page, &["ringside_export_panics_total{"]), 0.0);
-    assert_eq!(scrape::metric(&page, &["ringside_export_failed_spans_total"]), None);
+    assert_eq!(
+        scrape::metric(&page, &["ringside_export_failed_spans_total"]),
+        None
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("panicked"), "{text}");
     assert!(text.contains("export succeeded after retries"), "{text}");

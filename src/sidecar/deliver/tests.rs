@@ -191,7 +191,11 @@ fn a_batch_is_retried_until_the_size_cap_deletes_it_then_counted_as_lost() {
         Delivery::start(&spool, vec![Box::new(exporter)], fast_batch(), fast_retry()).unwrap();
     let stats = delivery.handles()[0].1.clone();
     wait_until("retrying", || stats.retries.load(Ordering::Relaxed) >= 20);
-    assert_eq!(stats.in_flight.load(Ordering::Relaxed), 100, "still retried");
+    assert_eq!(
+        stats.in_flight.load(Ordering::Relaxed),
+        100,
+        "still retried"
+    );
     // Fill the spool past its cap: the first segment goes.
     let mut next = 101;
     while spool.stats().dropped_spans == 0 {
@@ -214,8 +218,15 @@ fn a_batch_is_retried_until_the_size_cap_deletes_it_then_counted_as_lost() {
     delivery.shutdown();
     let accepted = accepted.lock().unwrap().clone();
     let lost = stats.spans_lost_spool.load(Ordering::Relaxed);
-    assert_eq!(lost, spool.stats().dropped_spans, "the exporter counts what the spool dropped");
-    assert!(!accepted.contains(&1), "the deleted batch is not sent from memory");
+    assert_eq!(
+        lost,
+        spool.stats().dropped_spans,
+        "the exporter counts what the spool dropped"
+    );
+    assert!(
+        !accepted.contains(&1),
+        "the deleted batch is not sent from memory"
+    );
     let expected: Vec<u64> = (lost + 1..=total).collect();
     assert_eq!(accepted, expected, "the rest, each once, in order");
     let failed: u64 = stats.spans_failed.lock().unwrap().values().sum();
