@@ -7,16 +7,28 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// Creates the ring directory if it is missing (mode 0770: writers of the
-/// directory's group create their rings in it).
+/// Creates the ring directory if it is missing, with mode 2770: writers of
+/// the directory's group create their rings in it, and the setgid bit gives
+/// every ring the directory's group (not its writer's primary group), so the
+/// sidecar in that group can open them. An existing directory without the
+/// setgid bit is used as it is, with a warning.
 pub(super) fn ensure_ring_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     if dir.is_dir() {
+        let mode = std::fs::metadata(dir)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o2000 == 0 {
+            log::warn!(
+                dir = dir.display().to_string().as_str(), mode = format!("{:o}", mode & 0o7777).as_str();
+                "ring directory lacks the setgid bit: rings get their writer's group and the sidecar may not open them (chmod 2770)"
+            );
+        }
         return Ok(());
     }
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create ring directory {}", dir.display()))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2770))
         .with_context(|| format!("cannot set mode of ring directory {}", dir.display()))?;
     Ok(())
 }
@@ -92,4 +104,32 @@ pub(super) fn drain_fd(fd: Option<&OwnedFd>) {
     let mut buf = [0u8; 4096];
     // SAFETY: `buf` is writable for its length; the descriptor is non-blocking.
     while unsafe { libc::read(raw, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_missing_ring_directory_is_created_setgid_2770() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("run").join("ringside");
+        ensure_ring_dir(&dir).expect("created");
+        let mode = std::fs::metadata(&dir)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o2770, "{mode:o}");
+        // As root, give the directory another group: a ring created inside
+        // gets that group, not its creator's.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            use std::os::unix::fs::MetadataExt;
+            std::os::unix::fs::chown(&dir, None, Some(47_002)).expect("chown");
+            let file = dir.join("svc.1.ring");
+            std::fs::write(&file, b"").expect("write");
+            assert_eq!(std::fs::metadata(&file).expect("file").gid(), 47_002);
+        }
+    }
 }
