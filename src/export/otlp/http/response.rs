@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(parse_retry_after("18446744073709551615", now), max);
         assert_eq!(parse_retry_after("99999999999999999999999999", now), max);
         let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).expect("a date");
-        assert!(far > Duration::from_secs(250_000 * 365 * 86_400));
+        assert!(far > Duration::from_secs(8000 * 365 * 86_400), "{far:?}");
         let late = httpdate::parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT").expect("date");
         assert_eq!(
             parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", late),
