@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringside::trace::propagation::extract;
 use ringside::trace::TraceState;
+use ringside::trace::propagation::extract;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
