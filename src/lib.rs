@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub(crate) mod durable;
 pub mod sidecar;
 pub mod export;
 pub mod store;

@@ -177,6 +177,29 @@ fn w3c_test(gateway: &Gateway, mut request: Request, parent: Option<&SpanContext
     }
 }
 
+/// `POST /test` calls only addresses on this machine: the endpoint is for
+/// the W3C test harness running beside the demo, not a way to make the demo
+/// post to arbitrary hosts. The host must be a loopback IP literal or
+/// `localhost`.
+fn check_loopback(url: &str) -> anyhow::Result<()> {
+    let uri: ureq::http::Uri = url
+        .parse()
+        .with_context(|| format!("{url:?} is not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        anyhow::bail!("{url:?} is not an http:// or https:// URL");
+    }
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        anyhow::bail!("POST /test calls loopback addresses only, not {host:?}");
+    }
+    Ok(())
+}
+
 fn run_w3c_calls(gateway: &Gateway, parent: &SpanContext, body: &str) -> anyhow::Result<()> {
     let cases: Vec<serde_json::Value> =
         serde_json::from_str(body).context("body is not a JSON array")?;
@@ -187,6 +210,7 @@ fn run_w3c_calls(gateway: &Gateway, parent: &SpanContext, body: &str) -> anyhow:
         .into();
     for case in &cases {
         let url = case["url"].as_str().context("an element has no url")?;
+        check_loopback(url)?;
         let arguments = case.get("arguments").cloned().unwrap_or_default();
         let mut span = gateway
             .tracing
@@ -205,4 +229,35 @@ fn run_w3c_calls(gateway: &Gateway, parent: &SpanContext, body: &str) -> anyhow:
         span.end();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_loopback;
+
+    #[test]
+    fn test_calls_go_to_loopback_addresses_only() {
+        for ok in [
+            "http://127.0.0.1:7777/test",
+            "http://127.8.9.10/x",
+            "http://[::1]:80/test",
+            "http://localhost:5000/",
+            "https://LOCALHOST/",
+        ] {
+            assert!(check_loopback(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/test",
+            "http://example.com/",
+            "http://localhost.example.com/",
+            "http://127.0.0.1.nip.io/",
+            "http://[::ffff:8.8.8.8]/",
+            "ftp://127.0.0.1/",
+            "file:///etc/passwd",
+            "not a url",
+            "http://0.0.0.0/",
+        ] {
+            assert!(check_loopback(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -63,6 +63,9 @@ pub fn summary(c: &Config) -> String {
     line("batch.max_spans", &c.batch.max_spans);
     line("batch.max_bytes", &c.batch.max_bytes);
     line("batch.timeout_ms", &c.batch.timeout_ms);
+    line("retry.initial_backoff_ms", &c.retry.initial_backoff_ms);
+    line("retry.max_backoff_ms", &c.retry.max_backoff_ms);
+    line("retry.max_retry_after_ms", &c.retry.max_retry_after_ms);
     line("metrics.listen", &format!("{:?}", c.metrics.listen));
     for (k, v) in &c.resource.attributes {
         line(&format!("resource.attributes.{k}"), &format!("{v:?}"));

@@ -95,15 +95,18 @@ pub fn span_line(out: &mut String, service: &str, v: &RecordView<'_>) {
 
 fn write_span(out: &mut String, service: &str, v: &RecordView<'_>) -> std::fmt::Result {
     write_utc(out, v.start())?;
-    write!(out, " {service} ")?;
+    out.push(' ');
+    word(out, service)?;
+    out.push(' ');
     hex(out, &v.trace_id()[..4])?;
     out.push('/');
     hex(out, &v.span_id()[..4])?;
     let duration = std::time::Duration::from_nanos(v.end().saturating_sub(v.start()));
+    out.push(' ');
+    word(out, v.name())?;
     write!(
         out,
-        " {} {} {duration:?} {}",
-        v.name(),
+        " {} {duration:?} {}",
         v.kind().as_str(),
         v.status().as_str()
     )?;
@@ -111,7 +114,9 @@ fn write_span(out: &mut String, service: &str, v: &RecordView<'_>) -> std::fmt::
         write!(out, " {:?}", v.status_message().unwrap_or_default())?;
     }
     for a in v.attrs() {
-        write!(out, " {}=", a.key)?;
+        out.push(' ');
+        word(out, a.key)?;
+        out.push('=');
         match a.value {
             Value::Str(s) => write!(out, "{s:?}")?,
             Value::I64(i) => write!(out, "{i}")?,
@@ -138,6 +143,21 @@ fn write_span(out: &mut String, service: &str, v: &RecordView<'_>) -> std::fmt::
         write!(out, " links={links}")?;
     }
     Ok(())
+}
+
+/// Writes a string from a ring (service, span name, attribute key) as it is
+/// when it is one plain word, else quoted with escapes, so that no control
+/// character (newline, ESC) reaches the terminal or forges a line.
+fn word(out: &mut String, s: &str) -> std::fmt::Result {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && c != '"' && c != '=');
+    if plain {
+        out.push_str(s);
+        Ok(())
+    } else {
+        write!(out, "{s:?}")
+    }
 }
 
 fn hex(out: &mut String, bytes: &[u8]) -> std::fmt::Result {
@@ -261,5 +281,24 @@ mod tests {
             "{}",
             lines[1]
         );
+    }
+
+    #[test]
+    fn ring_strings_with_control_characters_are_quoted() {
+        let mut r = Record::new("read\n2026-01-01T00:00:00Z forged");
+        r.trace_id = [1; 16];
+        r.span_id = [2; 8];
+        r.kind = SpanKind::Internal as u8;
+        r.push_attr("k\u{1b}[31m", Value::I64(1));
+        let v = RecordView::new(&r).expect("valid record");
+        let mut line = String::new();
+        span_line(&mut line, "svc\rx", &v);
+        assert!(!line.contains(['\n', '\r', '\u{1b}']), "{line:?}");
+        assert!(line.contains("\"svc\\rx\""), "{line}");
+        assert!(
+            line.contains("\"read\\n2026-01-01T00:00:00Z forged\""),
+            "{line}"
+        );
+        assert!(line.contains("\"k\\u{1b}[31m\"=1"), "{line}");
     }
 }

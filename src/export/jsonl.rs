@@ -2,10 +2,13 @@
 //! layout of the OpenTelemetry Collector's file exporter, with size-based
 //! rotation and retention by count.
 //!
-//! Exactly once, even across a SIGKILL: after each append the exporter stores
-//! its spool cursor together with the file's length (`<file>.cursor`, replaced
-//! atomically). On start it cuts the file back to that length (dropping a line
-//! that was written but not recorded) and resumes from that cursor.
+//! Exactly once, even across a SIGKILL or a power loss: after each append the
+//! exporter syncs the file and stores its spool cursor together with the
+//! file's length (`<file>.cursor`, replaced durably). On start it cuts the
+//! file back to that length (dropping a line that was written but not
+//! recorded) and resumes from that cursor. A write that fails part-way (disk
+//! full) is cut back at once, so the file never holds a torn line before a
+//! complete one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -81,15 +84,12 @@ impl JsonlExporter {
         Ok(self.file.as_mut().expect("opened above"))
     }
 
-    /// Stores `cursor` and the file length, atomically.
+    /// Stores `cursor` and the file length, durably.
     fn save_state(&self, cursor: SpoolCursor) -> io::Result<()> {
         let path = self.cursor_path();
         let tmp = path.with_extension("cursor.tmp");
-        std::fs::write(
-            &tmp,
-            format!("{} {} {}\n", cursor.segment, cursor.offset, self.len),
-        )?;
-        std::fs::rename(&tmp, &path)
+        let text = format!("{} {} {}\n", cursor.segment, cursor.offset, self.len);
+        crate::durable::replace_file(&path, &tmp, text.as_bytes())
     }
 
     fn load_state(&self) -> io::Result<Option<(SpoolCursor, u64)>> {
@@ -149,11 +149,36 @@ impl JsonlExporter {
             self.save_state_len_only()?;
         }
         let buf = std::mem::take(&mut self.buf);
-        let written = self.open()?.write_all(&buf);
+        let len = self.len;
+        let file = self.open()?;
+        let written = file.write_all(&buf).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // Cut a partial line back off (disk full): the retry appends the
+            // whole line after the last complete one. If even that fails, the
+            // next start cuts to the recorded length.
+            if let Err(cut) = file.set_len(len) {
+                log::error!(path = self.path.display().to_string().as_str(), error = cut.to_string().as_str(); "cannot cut a partial JSONL line back");
+                self.file = None;
+            }
+            self.buf = buf;
+            return Err(e);
+        }
         self.buf = buf;
-        written?;
-        self.len += self.buf.len() as u64;
-        self.save_state(cursor)
+        self.len = len + self.buf.len() as u64;
+        if let Err(e) = self.save_state(cursor) {
+            // Unless the new state did reach the disk, the line is not
+            // recorded and the retry writes it again: cut it now.
+            let recorded =
+                matches!(self.load_state(), Ok(Some((c, l))) if c == cursor && l == self.len);
+            if !recorded {
+                self.len = len;
+                if let Some(f) = &self.file {
+                    let _ = f.set_len(len);
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// After a rotation: keeps the cursor, records the new file's length.

@@ -2,14 +2,33 @@
 //! cursor, batching by span count, bytes and time, retrying what is worth
 //! retrying, and acknowledging what is done. A slow or failing exporter only
 //! falls behind in the spool; it never holds up draining or the other exporters.
+//!
+//! # Retries
+//!
+//! A retryable failure is retried after a backoff ([`RetryConfig`]) or the
+//! destination's `Retry-After` (cut to `retry.max_retry_after_ms`), with no
+//! give-up time: the batch is retried as long as the spool holds it. Only the
+//! spool's size cap ends a retry, when it deletes the segment the batch was
+//! read from; those spans are counted as lost in the spool. An outage thus
+//! loses nothing until the spool is full, and then exactly what the cap
+//! deletes, counted.
+//!
+//! # Panics
+//!
+//! An exporter that panics is caught on its thread, counted
+//! (`ringside_export_panics_total`), reported by `/healthz` until its next
+//! successful export, and restarted after a backoff: it recovers and reads
+//! again from its last acknowledged position, so the batch it panicked on is
+//! retried like any failure.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::config::{BatchConfig, Config, ExporterConfig};
+use super::config::{BatchConfig, Config, ExporterConfig, RetryConfig};
 use super::spool::{Spool, SpoolReader};
 use crate::export::console::ConsoleExporter;
 use crate::export::jsonl::JsonlExporter;
@@ -17,8 +36,6 @@ use crate::export::otlp::{OtlpHttpExporter, OtlpSettings};
 use crate::export::sqlite::SqliteExporter;
 use crate::export::{ExportError, Exporter};
 
-/// Longest a batch is retried before it is dropped and counted.
-pub const MAX_RETRY_ELAPSED: Duration = Duration::from_secs(300);
 /// How long exporters may keep sending after a stop was requested; what is left
 /// stays in the spool for the next start.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,7 +51,7 @@ pub fn build_exporters(config: &Config) -> anyhow::Result<Vec<Box<dyn Exporter>>
                 c.keep,
             ))),
             ExporterConfig::Otlp(c) => out.push(Box::new(OtlpHttpExporter::new(
-                &OtlpSettings::from_config(c, config.batch.max_bytes)?,
+                &OtlpSettings::from_config(c, config.batch.max_bytes, config.batch.max_spans)?,
             )?)),
             ExporterConfig::Console(_) => out.push(Box::new(ConsoleExporter::new())),
             ExporterConfig::Sqlite(c) => out.push(Box::new(SqliteExporter::from_config(c)?)),
@@ -62,6 +79,11 @@ pub struct ExporterStats {
     pub batches_failed: Mutex<BTreeMap<String, u64>>,
     /// Spans read but not yet acknowledged (in flight or being retried).
     pub in_flight: AtomicU64,
+    /// Times the exporter panicked (and was restarted).
+    pub panics: AtomicU64,
+    /// Set when the exporter panicked, cleared by its next successful
+    /// export; `/healthz` reports it.
+    pub panicked: AtomicBool,
 }
 
 impl ExporterStats {
@@ -94,6 +116,7 @@ impl Delivery {
         spool: &Spool,
         exporters: Vec<Box<dyn Exporter>>,
         batch: BatchConfig,
+        retry: RetryConfig,
     ) -> std::io::Result<Delivery> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers: Vec<(String, Arc<ExporterStats>, JoinHandle<()>)> = Vec::new();
@@ -104,12 +127,13 @@ impl Delivery {
                 reader,
                 exporter,
                 batch: batch.clone(),
+                retry: retry.clone(),
                 stats: stats.clone(),
                 stop: stop.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("export-{name}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || worker.run_restarting())?;
             workers.push((name, stats, handle));
         }
         Ok(Delivery { workers, stop })
@@ -170,12 +194,40 @@ struct Worker {
     reader: SpoolReader,
     exporter: Box<dyn Exporter>,
     batch: BatchConfig,
+    retry: RetryConfig,
     stats: Arc<ExporterStats>,
     stop: Arc<AtomicBool>,
 }
 
 impl Worker {
-    fn run(mut self) {
+    /// Runs the exporter until the stop; a panic is counted, reported and
+    /// followed by a restart after a backoff.
+    fn run_restarting(mut self) {
+        let name = self.exporter.name().to_string();
+        let mut backoff = Backoff::new(&self.retry);
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| self.run())) {
+                Ok(()) => return,
+                Err(payload) => {
+                    self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                    self.stats.panicked.store(true, Ordering::Relaxed);
+                    self.stats.in_flight.store(0, Ordering::Relaxed);
+                    let delay = backoff.next_delay();
+                    log::error!(
+                        exporter = name.as_str(), panic = panic_text(payload.as_ref()).as_str(),
+                        restart_in_ms = delay.as_millis() as u64;
+                        "exporter panicked; it restarts from its last acknowledged batch"
+                    );
+                    if self.stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    self.sleep(delay);
+                }
+            }
+        }
+    }
+
+    fn run(&mut self) {
         let name = self.exporter.name().to_string();
         match self.exporter.recover() {
             Ok(Some(cursor)) => self.reader.seek(cursor),
@@ -186,7 +238,8 @@ impl Worker {
             }
         }
         let mut stop_deadline: Option<Instant> = None;
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::new(&self.retry);
+        let max_retry_after = Duration::from_millis(self.retry.max_retry_after_ms);
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             if stopping && stop_deadline.is_none() {
@@ -202,19 +255,14 @@ impl Worker {
                 Ok(None) => continue,
                 Err(e) => {
                     log::error!(exporter = name.as_str(), error = e.to_string().as_str(); "spool read failed");
-                    std::thread::sleep(Duration::from_secs(1));
+                    self.sleep(Duration::from_secs(1));
                     continue;
                 }
             };
             let spans: u64 = read.batches.iter().map(|b| b.len() as u64).sum();
-            if read.lost_spans > 0 {
-                self.stats
-                    .spans_lost_spool
-                    .fetch_add(read.lost_spans, Ordering::Relaxed);
-            }
             self.stats.in_flight.store(spans, Ordering::Relaxed);
-            let first_try = Instant::now();
-            loop {
+            let mut failures = 0u64;
+            let done = loop {
                 match self.exporter.export(&read.batches, read.next) {
                     Ok(outcome) => {
                         self.stats.batches_ok.fetch_add(1, Ordering::Relaxed);
@@ -224,36 +272,56 @@ impl Worker {
                         self.stats
                             .spans_rejected
                             .fetch_add(outcome.rejected, Ordering::Relaxed);
-                        backoff = Backoff::default();
-                        break;
+                        self.stats.panicked.store(false, Ordering::Relaxed);
+                        if failures > 0 {
+                            log::info!(exporter = name.as_str(), spans = spans, failures = failures; "export succeeded after retries");
+                        }
+                        backoff = Backoff::new(&self.retry);
+                        break true;
                     }
                     Err(ExportError::Permanent { reason }) => {
                         log::warn!(exporter = name.as_str(), spans = spans, reason = reason.as_str(); "export refused; batch dropped");
                         self.stats.fail(&reason, spans);
-                        break;
+                        break true;
                     }
                     Err(ExportError::Retryable {
                         reason,
                         retry_after,
                     }) => {
-                        let delay = retry_after.unwrap_or_else(|| backoff.next_delay());
-                        let stopping = self.stop.load(Ordering::Acquire);
-                        if first_try.elapsed() + delay > MAX_RETRY_ELAPSED {
-                            log::warn!(exporter = name.as_str(), spans = spans, reason = reason.as_str(); "retries exhausted; batch dropped");
-                            self.stats.fail("retries exhausted", spans);
-                            break;
-                        }
-                        if stopping {
+                        if self.stop.load(Ordering::Acquire) {
                             // Leave it in the spool for the next start.
                             return;
                         }
+                        let delay = match retry_after {
+                            Some(asked) => asked.min(max_retry_after),
+                            None => backoff.next_delay(),
+                        };
+                        failures += 1;
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        log::debug!(exporter = name.as_str(), reason = reason.as_str(), delay_ms = delay.as_millis() as u64; "export failed; retrying");
+                        let delay_ms = delay.as_millis() as u64;
+                        if failures == 1 {
+                            log::warn!(exporter = name.as_str(), spans = spans, reason = reason.as_str(), delay_ms = delay_ms; "export failed; retrying while the spool holds the batch");
+                        } else {
+                            log::debug!(exporter = name.as_str(), reason = reason.as_str(), delay_ms = delay_ms; "export failed; retrying");
+                        }
                         self.sleep(delay);
+                        if !self.reader.holds_position() {
+                            log::warn!(exporter = name.as_str(), spans = spans; "the spool's size cap deleted the batch being retried; its spans are counted as lost");
+                            break false;
+                        }
                     }
                 }
-            }
+            };
             self.stats.in_flight.store(0, Ordering::Relaxed);
+            if !done {
+                // The next read skips what the cap deleted and counts it.
+                continue;
+            }
+            // Counted here, once per acknowledged read: every read before the
+            // ack repeats the same count.
+            self.stats
+                .spans_lost_spool
+                .fetch_add(read.lost_spans, Ordering::Relaxed);
             if let Err(e) = self.reader.ack(read.next) {
                 log::error!(exporter = name.as_str(), error = e.to_string().as_str(); "cannot store spool cursor");
             }
@@ -291,53 +359,61 @@ impl Worker {
 
     /// Sleeps up to `d`, waking early when a stop is requested.
     fn sleep(&self, d: Duration) {
-        let end = Instant::now() + d;
-        while Instant::now() < end && !self.stop.load(Ordering::Acquire) {
-            std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
+        let start = Instant::now();
+        while !self.stop.load(Ordering::Acquire) {
+            let left = d.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
 }
 
-/// Exponential backoff with jitter: 1 s doubling to 30 s, each delay randomly
+/// The message of a panic payload (`&str` or `String`), else a placeholder.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// Exponential backoff with jitter: `retry.initial_backoff_ms` doubling to
+/// `retry.max_backoff_ms` (1 s to 30 s by default), each delay randomly
 /// 80–120 % of its nominal value so that many sidecars do not retry in step.
 #[derive(Debug)]
 pub struct Backoff {
     next: Duration,
+    max: Duration,
 }
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            next: Duration::from_secs(1),
-        }
+        Backoff::new(&RetryConfig::default())
     }
 }
 
 impl Backoff {
+    /// A backoff with `retry`'s first and longest delays.
+    pub fn new(retry: &RetryConfig) -> Backoff {
+        let max = Duration::from_millis(retry.max_backoff_ms);
+        Backoff {
+            next: Duration::from_millis(retry.initial_backoff_ms).min(max),
+            max,
+        }
+    }
+
     /// The delay before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
         let nominal = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(30));
+        self.next = self.next.saturating_mul(2).min(self.max);
         let jitter = 0.8 + 0.4 * (ringside::trace::SpanId::random().0[0] as f64 / 255.0);
         nominal.mul_f64(jitter)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_to_a_cap() {
-        let mut b = Backoff::default();
-        let delays: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
-        assert!(
-            delays[0] >= Duration::from_millis(800) && delays[0] <= Duration::from_millis(1200)
-        );
-        assert!(
-            delays[1] >= Duration::from_millis(1600) && delays[1] <= Duration::from_millis(2400)
-        );
-        assert!(delays.iter().all(|d| *d <= Duration::from_secs(36)));
-        assert!(delays[9] >= Duration::from_secs(24));
-    }
-}
+mod tests;

@@ -1,6 +1,8 @@
 //! Structured logs on stderr, one `key=value` line per event (logfmt), which
 //! journald and log shippers parse as they are. The level comes from the
-//! configuration, overridden by `RUST_LOG` (a plain level name).
+//! configuration, overridden by `RUST_LOG` (a plain level name). The message
+//! and any value with a space, quote, `=` or control character are quoted
+//! with Rust string escapes, so text from rings cannot break a line.
 
 use std::io::Write;
 
@@ -41,12 +43,7 @@ impl Log for Logfmt {
                 key: log::kv::Key<'kvs>,
                 value: log::kv::Value<'kvs>,
             ) -> Result<(), log::kv::Error> {
-                let v = value.to_string();
-                if v.is_empty() || v.contains([' ', '"', '=']) {
-                    self.0.push_str(&format!(" {key}={v:?}"));
-                } else {
-                    self.0.push_str(&format!(" {key}={v}"));
-                }
+                push_field(self.0, key.as_str(), &value.to_string());
                 Ok(())
             }
         }
@@ -57,6 +54,21 @@ impl Log for Logfmt {
     }
 
     fn flush(&self) {}
+}
+
+/// Appends ` key=value` to a log line. Values can come from rings (service
+/// and span names): one with a space, quote, `=` or any control character
+/// is quoted with escapes, so it cannot end the line or forge another one.
+fn push_field(line: &mut String, key: &str, v: &str) {
+    let plain = !v.is_empty()
+        && !v
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '='));
+    if plain {
+        line.push_str(&format!(" {key}={v}"));
+    } else {
+        line.push_str(&format!(" {key}={v:?}"));
+    }
 }
 
 /// Parses a level name.
@@ -82,4 +94,24 @@ pub fn init(configured: &str) {
         .or_else(|| parse_level(configured))
         .unwrap_or(LevelFilter::Info);
     log::set_max_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_values_from_rings_cannot_forge_a_line() {
+        let mut line = String::new();
+        push_field(&mut line, "service", "svc\nts=0 level=error msg=forged");
+        push_field(&mut line, "name", "op\u{1b}[2J");
+        push_field(&mut line, "tab", "a\tb");
+        push_field(&mut line, "plain", "data-node");
+        assert_eq!(
+            line,
+            " service=\"svc\\nts=0 level=error msg=forged\" name=\"op\\u{1b}[2J\" \
+             tab=\"a\\tb\" plain=data-node"
+        );
+        assert!(!line.contains(['\n', '\u{1b}', '\t']));
+    }
 }

@@ -156,8 +156,13 @@ impl Sidecar {
             status.set_span_metrics(running.stage.clone(), running.export.as_ref());
             running
         });
-        let delivery = Delivery::start(&spool, exporters, config.batch.clone())
-            .context("cannot start exporters")?;
+        let delivery = Delivery::start(
+            &spool,
+            exporters,
+            config.batch.clone(),
+            config.retry.clone(),
+        )
+        .context("cannot start exporters")?;
         status.set_exporters(delivery.handles());
         let mut source = Source::new(dir, resource_attributes(&config));
         source.set_check(
@@ -294,15 +299,28 @@ impl Sidecar {
                 if let Some(m) = stage.as_mut() {
                     m.observe(batch);
                 }
-                sampler.sample(batch, now);
+                // The decision stands only once the kept spans are in the
+                // spool: a failed append rewinds the ring and the same
+                // records are sampled again.
+                sampler.stage(batch, now);
                 if let Some(m) = stage.as_mut() {
                     m.offer_kept(batch);
                 }
                 if batch.records.is_empty() {
                     // Nothing kept: the ring's own position is enough.
+                    sampler.commit();
                     return Ok(());
                 }
-                spool.append(batch, Some((ring_id, end))).map(drop)
+                match spool.append(batch, Some((ring_id, end))) {
+                    Ok(_) => {
+                        sampler.commit();
+                        Ok(())
+                    }
+                    Err(e) => {
+                        sampler.abort();
+                        Err(e)
+                    }
+                }
             });
         self.rings_removed += report.removed.len() as u64;
         self.spool_errors += report.sink_errors.len() as u64;

@@ -5,8 +5,9 @@
 //! # Request size
 //!
 //! No request body is larger than [`OtlpSettings::max_request_bytes`] before
-//! compression (4 MiB by default, the limit of common receivers). An export
-//! call whose batches encode to more is split into several requests of
+//! compression (4 MiB by default, the limit of common receivers), and no
+//! request holds more than [`OtlpSettings::max_request_spans`] spans
+//! (`batch.max_spans`). An export call whose batches hold more is split into several requests of
 //! consecutive spans, sent in order. If one of them fails with a retryable
 //! error after earlier ones were accepted, the exporter remembers how many
 //! spans of that call were delivered, keyed by the call's spool cursor: the
@@ -55,6 +56,7 @@ pub struct OtlpHttpExporter {
     compression: Compression,
     headers: Vec<(HeaderName, HeaderValue)>,
     max_request_bytes: usize,
+    max_request_spans: usize,
     /// Encoded request body, reused.
     body: Vec<u8>,
     /// Compressed request body, reused.
@@ -94,6 +96,9 @@ impl OtlpHttpExporter {
         if settings.max_request_bytes == 0 {
             bail!("OTLP max_request_bytes must be at least 1");
         }
+        if settings.max_request_spans == 0 {
+            bail!("OTLP max_request_spans must be at least 1");
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             // Error statuses come back as responses, so their headers
             // (Retry-After) and body (the reason) can be read.
@@ -111,6 +116,7 @@ impl OtlpHttpExporter {
             compression: settings.compression,
             headers,
             max_request_bytes: settings.max_request_bytes,
+            max_request_spans: settings.max_request_spans,
             body: Vec::new(),
             gzipped: Vec::new(),
             progress: None,
@@ -199,7 +205,7 @@ impl Exporter for OtlpHttpExporter {
         let total: usize = batches.iter().map(|b| b.records.len()).sum();
         // Records in the last piece cut to the size limit: the next piece
         // starts from there rather than from everything left.
-        let mut piece_hint = total;
+        let mut piece_hint = total.min(self.max_request_spans);
         while progress.records_done < total {
             let start = progress.records_done;
             let want = (total - start).min(piece_hint);

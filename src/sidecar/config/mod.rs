@@ -15,6 +15,9 @@ pub use crate::export::jsonl::JsonlConfig;
 pub use crate::export::otlp::OtlpConfig;
 pub use crate::export::sqlite::SqliteConfig;
 
+/// Longest retry delay the configuration accepts: one day, in milliseconds.
+const MAX_RETRY_MS: u64 = 24 * 3600 * 1000;
+
 /// Where the configuration file is looked for when none is given.
 pub const DEFAULT_PATH: &str = "/etc/ringside/ringside.toml";
 
@@ -32,6 +35,8 @@ pub struct Config {
     pub sampling: SamplingConfig,
     /// How spans are grouped into export requests.
     pub batch: BatchConfig,
+    /// How failed exports are retried.
+    pub retry: RetryConfig,
     /// Destinations; several may run at once.
     pub exporters: Vec<ExporterConfig>,
     /// Self-metrics endpoint.
@@ -117,6 +122,23 @@ pub struct BatchConfig {
     pub max_bytes: usize,
     /// Longest wait for a batch to fill, in milliseconds.
     pub timeout_ms: u64,
+}
+
+/// `[retry]`: how an exporter retries a batch after a retryable failure.
+/// There is no give-up time: a batch is retried as long as the spool holds
+/// it, so the spool's size cap (`spool.max_bytes`) is what bounds what an
+/// outage can lose, and that loss is counted.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// First backoff delay in milliseconds; it doubles up to `max_backoff_ms`
+    /// (each delay randomly 80–120 % of its nominal value).
+    pub initial_backoff_ms: u64,
+    /// Longest backoff delay in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Longest wait a destination's `Retry-After` may ask for, in
+    /// milliseconds; a longer one is cut to this.
+    pub max_retry_after_ms: u64,
 }
 
 /// One `[[exporters]]` entry: its `kind`, and the settings of that kind,
@@ -296,6 +318,16 @@ impl Default for BatchConfig {
     }
 }
 
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            initial_backoff_ms: 1000,
+            max_backoff_ms: 30_000,
+            max_retry_after_ms: 300_000,
+        }
+    }
+}
+
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
@@ -423,6 +455,27 @@ impl Config {
         }
         if self.batch.max_bytes < 4096 {
             return Err(fault("batch.max_bytes", "must be at least 4096"));
+        }
+        let r = &self.retry;
+        if r.initial_backoff_ms == 0 {
+            return Err(fault("retry.initial_backoff_ms", "must be at least 1"));
+        }
+        if r.max_backoff_ms < r.initial_backoff_ms {
+            return Err(fault(
+                "retry.max_backoff_ms",
+                "must be at least retry.initial_backoff_ms",
+            ));
+        }
+        for (key, ms) in [
+            ("retry.max_backoff_ms", r.max_backoff_ms),
+            ("retry.max_retry_after_ms", r.max_retry_after_ms),
+        ] {
+            if ms > MAX_RETRY_MS {
+                return Err(fault(
+                    key,
+                    format!("must be at most {MAX_RETRY_MS} (one day)"),
+                ));
+            }
         }
         for (i, e) in self.exporters.iter().enumerate() {
             validate_exporter(i, e)?;

@@ -1,7 +1,10 @@
 //! Self-metrics: a small HTTP server on a loopback address serving
 //! `/metrics` (Prometheus text format 0.0.4, or OpenMetrics on request) and `/healthz` (200 `ok`, or 503
-//! with the reason). One thread, one connection at a time, `Connection:
-//! close`; a client has [`CLIENT_TIMEOUT`] to send its request.
+//! with the reason). Each connection is answered on a thread of its own, at
+//! most [`MAX_CONNECTIONS`] at once (beyond that a client gets 503 at once),
+//! with `Connection: close`; a client has [`CLIENT_TIMEOUT`] in total to send
+//! its request and take the answer, however slowly it dribbles bytes, so a
+//! slow client can neither hold the endpoint nor keep a thread for long.
 
 mod exposition;
 
@@ -9,9 +12,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use exposition::{
     Bucket, CONTENT_TYPE, ExemplarText, Exposition, OPENMETRICS_CONTENT_TYPE, escape_label_value,
@@ -25,8 +28,11 @@ pub type Collect = Arc<dyn Fn(&mut Exposition) + Send + Sync>;
 /// Says whether the sidecar is healthy, or why not.
 pub type Health = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// Longest wait for a client's request, and for writing the answer.
+/// Longest time a connection is served, from accepting it to the last byte
+/// of the answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most connections served at once.
+pub const MAX_CONNECTIONS: usize = 16;
 /// Largest request head read.
 const MAX_REQUEST: usize = 8 << 10;
 
@@ -86,33 +92,88 @@ impl Drop for MetricsServer {
 }
 
 fn serve(listener: TcpListener, stopping: &AtomicBool, collect: &Collect, health: &Health) {
+    let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(stream) = stream else { continue };
-        if let Err(e) = answer(stream, collect, health) {
-            log::debug!(error = e.to_string().as_str(); "metrics client");
+        let Ok(mut stream) = stream else { continue };
+        if active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+            // A few bytes into an empty socket buffer: does not block. The
+            // request is not waited for; what has come is read so that the
+            // close sends the answer and a FIN rather than a reset.
+            let _ = stream.set_nonblocking(true);
+            let _ = stream.read(&mut [0u8; 1024]);
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = respond(
+                &mut stream,
+                false,
+                503,
+                "text/plain",
+                "too many connections\n",
+            );
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            continue;
+        }
+        active.fetch_add(1, Ordering::AcqRel);
+        let slot = ConnectionSlot(active.clone());
+        let (collect, health) = (collect.clone(), health.clone());
+        let spawned = std::thread::Builder::new()
+            .name("ringside-metrics-conn".into())
+            .spawn(move || {
+                let _slot = slot;
+                if let Err(e) = answer(stream, &collect, &health) {
+                    log::debug!(error = e.to_string().as_str(); "metrics client");
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!(error = e.to_string().as_str(); "cannot start a metrics connection thread");
         }
     }
 }
 
-/// Reads one request and writes its answer.
+/// One of the [`MAX_CONNECTIONS`]; given back when dropped.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Time left before `deadline`, or a timeout error when it has passed.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client did not finish within the time limit",
+        ));
+    }
+    Ok(left)
+}
+
+/// Reads one request and writes its answer, all within [`CLIENT_TIMEOUT`].
 fn answer(mut stream: TcpStream, collect: &Collect, health: &Health) -> io::Result<()> {
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        // The whole request shares one deadline: a byte now and then does
+        // not extend it.
+        stream.set_read_timeout(Some(left(deadline)?))?;
         let n = stream.read(&mut buf)?;
         if n == 0 {
             break;
         }
         head.extend_from_slice(&buf[..n]);
         if head.len() > MAX_REQUEST {
+            stream.set_write_timeout(Some(left(deadline)?))?;
             return respond(&mut stream, false, 431, "text/plain", "request too large\n");
         }
     }
+    stream.set_write_timeout(Some(left(deadline)?))?;
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();

@@ -77,3 +77,30 @@ pub(super) fn drain_fd(fd: Option<&OwnedFd>) {
     // SAFETY: `buf` is writable for its length; the descriptor is non-blocking.
     while unsafe { libc::read(raw, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_missing_ring_directory_is_created_sticky_setgid_3770() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("run").join("ringside");
+        crate::sidecar::ring_dir::prepare(&dir).expect("created");
+        let mode = std::fs::metadata(&dir)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o3770, "{mode:o}");
+        // As root, give the directory another group: a ring created inside
+        // gets that group, not its creator's.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            use std::os::unix::fs::MetadataExt;
+            std::os::unix::fs::chown(&dir, None, Some(47_002)).expect("chown");
+            let file = dir.join("svc.1.ring");
+            std::fs::write(&file, b"").expect("write");
+            assert_eq!(std::fs::metadata(&file).expect("file").gid(), 47_002);
+        }
+    }
+}

@@ -9,7 +9,7 @@ use crate::sidecar::config::Config;
 
 impl Sidecar {
     /// Applies a new configuration (SIGHUP). Exporters restart when their
-    /// list or the batching changed; the ring directory, spool and metrics
+    /// list, the batching or the retry settings changed; the ring directory, spool and metrics
     /// address keep their running values until a restart.
     pub(super) fn reload(&mut self) {
         let Some(reloader) = self.reloader.as_mut() else {
@@ -58,8 +58,13 @@ impl Sidecar {
             old.shutdown();
         }
         let names = crate::sidecar::deliver::reader_names(&exporters);
-        let delivery = Delivery::start(&self.spool, exporters, config.batch.clone())
-            .context("cannot start exporters")?;
+        let delivery = Delivery::start(
+            &self.spool,
+            exporters,
+            config.batch.clone(),
+            config.retry.clone(),
+        )
+        .context("cannot start exporters")?;
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         self.spool
             .retain_readers(&names)
@@ -91,5 +96,5 @@ fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
 
 /// The exporters must be restarted: their list or the batching changed.
 fn exporters_changed(running: &Config, new: &Config) -> bool {
-    new.exporters != running.exporters || new.batch != running.batch
+    new.exporters != running.exporters || new.batch != running.batch || new.retry != running.retry
 }

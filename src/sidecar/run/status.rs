@@ -71,12 +71,20 @@ impl Status {
         *lock(&self.span_metrics) = Some((stage, export.map(|x| x.stats.clone())));
     }
 
-    /// `/healthz`: the loop turns and the spool takes writes.
+    /// `/healthz`: the loop turns, the spool takes writes and no exporter is
+    /// failing after a panic.
     pub(super) fn health(&self) -> Result<(), String> {
         let since = (self.started.elapsed().as_millis() as u64)
             .saturating_sub(self.heartbeat_ms.load(Ordering::Relaxed));
         if since > STUCK_MS {
             return Err(format!("poll loop has not turned for {} ms", since));
+        }
+        for (name, x) in lock(&self.exporters).iter() {
+            if x.panicked.load(Ordering::Relaxed) {
+                return Err(format!(
+                    "exporter {name} panicked and has not exported since its restart"
+                ));
+            }
         }
         Ok(())
     }
@@ -243,6 +251,12 @@ impl Status {
                     *n,
                 );
             }
+            e.counter(
+                "ringside_export_panics_total",
+                "Times the exporter panicked and was restarted.",
+                &ex,
+                ok(&x.panics),
+            );
             e.counter(
                 "ringside_export_retries_total",
                 "Retries after retryable export failures.",

@@ -20,6 +20,19 @@
 //!    (`tail_buffer_full`). Held spans released by a match do not take rate
 //!    tokens: the buffer already bounds them.
 //!
+//! # Decisions commit only with the spool append
+//!
+//! The poll loop samples a drained batch, then appends what is kept to the
+//! spool. If that append fails (disk full), the ring is read again later and
+//! the same records are sampled again. So [`Sampler::stage`] decides without
+//! changing the sampler's state for good: counters and the service's rate
+//! bucket are saved, and spans for the tail buffer are only noted (what the
+//! buffer would answer is read from it as it stands, plus what earlier spans
+//! of the same batch matched). [`Sampler::commit`] then offers the noted
+//! spans to the tail buffer; [`Sampler::abort`] puts counters and tokens
+//! back. A batch sampled, aborted and sampled again is counted once and
+//! leaves no duplicate in the tail buffer.
+//!
 //! # What tail rules cannot see
 //!
 //! Only this node's spans. A trace whose error or slow span happened in a
@@ -41,12 +54,14 @@ pub mod head;
 pub mod rate;
 pub mod tail;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::batch::SpanBatch;
+use crate::batch::{Resource, SpanBatch};
 use crate::sidecar::config::SamplingConfig;
 use head::HeadVerdict;
-use rate::RateLimits;
+use rate::{RateLimits, TokenBucket};
 use ringside::record::Record;
 use tail::TailBuffer;
 
@@ -150,6 +165,22 @@ pub struct Sampler {
     /// Spans of kept traces left over when the tail rules were turned off.
     orphans: Vec<SpanBatch>,
     counts: Counters,
+    /// The decision of the last [`Sampler::stage`], until commit or abort.
+    staged: Option<Staged>,
+    /// Spans for the tail buffer noted by `stage`, in order, with the reason
+    /// they passed for (`None`: to be held). Reused.
+    offers: Vec<(Record, Option<Reason>)>,
+    /// Traces a span of the batch being staged matched a tail rule for. Reused.
+    kept_in_batch: HashMap<[u8; 16], Reason>,
+}
+
+/// What [`Sampler::abort`] restores.
+#[derive(Debug)]
+struct Staged {
+    resource: Arc<Resource>,
+    now: Instant,
+    counts: Counters,
+    bucket: Option<TokenBucket>,
 }
 
 impl Sampler {
@@ -162,22 +193,46 @@ impl Sampler {
             tail: cfg.tail.enabled.then(|| TailBuffer::new(&cfg.tail)),
             orphans: Vec::new(),
             counts: Counters::default(),
+            staged: None,
+            offers: Vec::new(),
+            kept_in_batch: HashMap::new(),
         }
     }
 
     /// Filters `batch` in place: keeps what is decided "keep" now, removes
     /// what is dropped, and moves spans awaiting a tail decision into the
     /// bounded tail buffer. `now` drives the rate limit and tail windows.
+    /// The same as [`stage`](Self::stage) then [`commit`](Self::commit).
     pub fn sample(&mut self, batch: &mut SpanBatch, now: Instant) {
+        self.stage(batch, now);
+        self.commit();
+    }
+
+    /// Filters `batch` in place like [`sample`](Self::sample), but keeps the
+    /// decision open: [`commit`](Self::commit) once the kept spans are
+    /// stored, or [`abort`](Self::abort) when storing them failed and the
+    /// batch will be offered again. A stage left open is committed by the
+    /// next one.
+    pub fn stage(&mut self, batch: &mut SpanBatch, now: Instant) {
+        self.commit();
         let resource = batch.resource.clone();
+        self.staged = Some(Staged {
+            resource: resource.clone(),
+            now,
+            counts: self.counts.clone(),
+            bucket: self.rates.save(&resource.service),
+        });
         let Sampler {
             threshold,
             parent_based,
             rates,
             tail,
             counts,
+            offers,
+            kept_in_batch,
             ..
         } = self;
+        kept_in_batch.clear();
         let mut limiter = rates.limiter(&resource.service, now);
         batch.records.retain(|rec: &Record| {
             let verdict = head::decide(rec, *threshold, *parent_based);
@@ -189,17 +244,21 @@ impl Sampler {
             let reason = if verdict.keep() {
                 reason
             } else {
-                match tail
-                    .as_mut()
-                    .and_then(|t| t.offer(rec, &resource, now, counts))
-                {
-                    Some(tail_reason) => tail_reason,
-                    None => {
-                        if tail.is_none() {
-                            counts.dropped[reason as usize] += 1;
-                        }
-                        return false;
+                let Some(tail) = tail.as_ref() else {
+                    counts.dropped[reason as usize] += 1;
+                    return false;
+                };
+                let passed = kept_in_batch
+                    .get(&rec.trace_id)
+                    .copied()
+                    .or_else(|| tail.verdict(rec, now));
+                offers.push((*rec, passed));
+                match passed {
+                    Some(tail_reason) => {
+                        kept_in_batch.entry(rec.trace_id).or_insert(tail_reason);
+                        tail_reason
                     }
+                    None => return false,
                 }
             };
             if limiter.as_mut().is_some_and(|l| !l.take(now)) {
@@ -211,10 +270,43 @@ impl Sampler {
         });
     }
 
+    /// Makes the last [`stage`](Self::stage) final: the spans it noted for
+    /// the tail buffer are offered to it, in order.
+    pub fn commit(&mut self) {
+        let Some(staged) = self.staged.take() else {
+            return;
+        };
+        if let Some(tail) = &mut self.tail {
+            for (rec, passed) in self.offers.drain(..) {
+                let verdict =
+                    tail.offer(&rec, &staged.resource, staged.now, passed, &mut self.counts);
+                debug_assert_eq!(
+                    verdict.is_some(),
+                    passed.is_some(),
+                    "stage and commit disagree"
+                );
+            }
+        }
+        self.offers.clear();
+    }
+
+    /// Undoes the last [`stage`](Self::stage): counters and the service's
+    /// rate tokens go back to what they were, and nothing reaches the tail
+    /// buffer. The batch it filtered is to be discarded.
+    pub fn abort(&mut self) {
+        let Some(staged) = self.staged.take() else {
+            return;
+        };
+        self.counts = staged.counts;
+        self.rates.restore(&staged.resource.service, staged.bucket);
+        self.offers.clear();
+    }
+
     /// Ends the tail windows that are over at `now` (their held spans are
     /// dropped and counted) and appends the held spans of kept traces to
     /// `out`, one batch per resource.
     pub fn release(&mut self, now: Instant, out: &mut Vec<SpanBatch>) {
+        self.commit();
         out.append(&mut self.orphans);
         if let Some(tail) = &mut self.tail {
             tail.expire(now, &mut self.counts);
@@ -237,6 +329,7 @@ impl Sampler {
     /// (counted as `tail_expired`), spans of already kept traces still come
     /// out of the next [`Sampler::release`].
     pub fn reconfigure(&mut self, cfg: &SamplingConfig) {
+        self.commit();
         self.threshold = head::threshold(cfg.ratio);
         self.parent_based = cfg.parent_based;
         self.rates.set(cfg.rate_limit, cfg.rate_burst);

@@ -80,6 +80,27 @@ impl RateLimits {
         self.rate > 0.0
     }
 
+    /// A copy of `service`'s bucket (`None`: it has none yet), for
+    /// [`restore`](Self::restore).
+    pub fn save(&self, service: &str) -> Option<TokenBucket> {
+        self.buckets.get(service).cloned()
+    }
+
+    /// Puts back a bucket taken by [`save`](Self::save): the tokens taken
+    /// since are returned.
+    pub fn restore(&mut self, service: &str, saved: Option<TokenBucket>) {
+        match saved {
+            Some(b) => {
+                if let Some(now) = self.buckets.get_mut(service) {
+                    *now = b;
+                }
+            }
+            None => {
+                self.buckets.remove(service);
+            }
+        }
+    }
+
     /// The bucket of `service` (created full on first use), `None` when the
     /// limit is off. Look it up once per batch, then [`Limiter::take`] per span.
     pub fn limiter(&mut self, service: &str, now: Instant) -> Option<Limiter<'_>> {

@@ -98,21 +98,37 @@ impl TailBuffer {
         None
     }
 
+    /// What [`offer`](Self::offer) would answer for `rec` now, without
+    /// changing anything: `Some(reason)` when its trace is kept (window not
+    /// over) or the span matches a rule itself.
+    pub fn verdict(&self, rec: &Record, now: Instant) -> Option<Reason> {
+        let kept = self
+            .traces
+            .get(&rec.trace_id)
+            .filter(|h| h.deadline > now)
+            .and_then(|h| h.kept);
+        kept.or_else(|| self.matches(rec))
+    }
+
     /// Offers a span the head would drop. `Some(reason)`: its trace is kept,
     /// the span passes now. `None`: the span is held (or, when there is no
     /// room even after deciding older traces, dropped and counted).
+    /// `passed` is the reason a span already let through was kept for (from
+    /// [`verdict`](Self::verdict)): such a span keeps its trace and is never
+    /// held.
     pub fn offer(
         &mut self,
         rec: &Record,
         resource: &Arc<Resource>,
         now: Instant,
+        passed: Option<Reason>,
         counts: &mut Counters,
     ) -> Option<Reason> {
         let id = rec.trace_id;
         if self.traces.get(&id).is_some_and(|h| h.deadline <= now) {
             self.finish(id, Reason::TailExpired, counts);
         }
-        let matched = self.matches(rec);
+        let matched = self.matches(rec).or(passed);
         if let Some(held) = self.traces.get_mut(&id) {
             if let Some(reason) = held.kept {
                 return Some(reason);

@@ -39,8 +39,9 @@ pub(super) fn cursor_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{PREFIX}{name}"))
 }
 
-/// Replaces reader `name`'s cursor file. A crash leaves either the old or the
-/// new file (a leftover `.tmp` is removed at the next open).
+/// Replaces reader `name`'s cursor file, durably (synced, renamed, directory
+/// synced). A crash or power loss leaves either the old or the new file (a
+/// leftover `.tmp` is removed at the next open).
 pub(super) fn write_cursor(
     dir: &Path,
     name: &str,
@@ -50,8 +51,7 @@ pub(super) fn write_cursor(
     let path = cursor_path(dir, name);
     let tmp = dir.join(format!("{PREFIX}{name}.tmp"));
     let text = format!("{TAG} {} {} {span_seq}\n", cursor.segment, cursor.offset);
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, &path)
+    crate::durable::replace_file(&path, &tmp, text.as_bytes())
 }
 
 /// Parses a cursor file's text.

@@ -237,7 +237,9 @@ impl SpoolReader {
     /// small file written and renamed) and moves the reader there, then
     /// deletes the segments that every reader has acknowledged. `cursor` is
     /// normally a [`ReadBatch::next`]. Fails on a cursor past the end of the
-    /// spool.
+    /// spool. When the cursor file cannot be written (disk full) the reader
+    /// still moves past `cursor`, so the next read does not return the same
+    /// data again, and the error is returned.
     pub fn ack(&mut self, cursor: SpoolCursor) -> io::Result<()> {
         if cursor > self.shared.lock().end() {
             return Err(io::Error::new(
@@ -246,7 +248,14 @@ impl SpoolReader {
             ));
         }
         let span_seq = self.span_seq_at(cursor)?;
-        write_cursor(&self.shared.dir, &self.name, cursor, span_seq)?;
+        if let Err(e) = write_cursor(&self.shared.dir, &self.name, cursor, span_seq) {
+            // The data up to `cursor` is done: reads go on after it, so it is
+            // not exported twice by this process. The segments stay until a
+            // later ack is stored, and a restart resumes at the stored cursor.
+            (self.pos, self.pos_span_seq) = (cursor, span_seq);
+            self.unacked_lost = 0;
+            return Err(e);
+        }
         let gone = {
             let mut st = self.shared.lock();
             if let Some(r) = st.readers.get_mut(&self.name) {
@@ -352,6 +361,18 @@ impl SpoolReader {
             .appended
             .wait_timeout_while(st, timeout, |st| !st.closed && st.end() <= read_end)
             .unwrap_or_else(PoisonError::into_inner);
+    }
+
+    /// False once the size cap deleted the segment the reader's position lies
+    /// in: what was read from there and not acknowledged is gone from the
+    /// spool (the next [`read`](Self::read) counts it in
+    /// [`ReadBatch::lost_spans`]). An exporter retries a batch only while
+    /// this holds.
+    pub fn holds_position(&self) -> bool {
+        !matches!(
+            self.shared.lock().locate(self.pos.segment),
+            Located::Gone { .. }
+        )
     }
 
     /// True when data lies past what the last [`read`](Self::read) returned.

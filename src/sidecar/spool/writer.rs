@@ -211,11 +211,17 @@ impl Spool {
     /// Makes everything appended so far survive a power loss: fdatasync of the
     /// segments written since the last sync, then of the directory (new and
     /// deleted segment names). Ring positions live in the segments, so this
-    /// persists them too.
+    /// persists them too. A failure keeps the sealed segments not yet synced
+    /// for the next call.
     pub fn sync(&mut self) -> io::Result<()> {
-        for file in self.unsynced.drain(..) {
+        let mut synced = 0;
+        let result = self.unsynced.iter().try_for_each(|file| {
             file.sync_data()?;
-        }
+            synced += 1;
+            Ok::<(), io::Error>(())
+        });
+        self.unsynced.drain(..synced);
+        result?;
         self.active.file.sync_data()?;
         File::open(&self.shared.dir)?.sync_all()
     }

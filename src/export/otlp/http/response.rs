@@ -110,11 +110,14 @@ pub(super) fn transport_error(e: ureq::Error) -> ExportError {
     }
 }
 
-/// `Retry-After` as a delay from `now`: delay-seconds or an HTTP date (a date
-/// in the past gives zero). `None` when it is neither.
+/// `Retry-After` as a delay from `now`: delay-seconds (digits only; a number
+/// too large for 64 bits saturates) or an HTTP date (a date in the past gives
+/// zero). `None` when it is neither. Any delay is possible; the caller cuts it
+/// to its longest wait.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
@@ -204,6 +207,31 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+        assert_eq!(parse_retry_after("+3", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(parse_retry_after("1.5", now), None);
+    }
+
+    #[test]
+    fn retry_after_never_panics_on_huge_values_and_far_dates() {
+        let now = SystemTime::UNIX_EPOCH;
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after("18446744073709551615", now), max);
+        assert_eq!(parse_retry_after("99999999999999999999999999", now), max);
+        let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).expect("a date");
+        assert!(far > Duration::from_secs(8000 * 365 * 86_400), "{far:?}");
+        let late = httpdate::parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT").expect("date");
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", late),
+            Some(Duration::ZERO)
+        );
+        for junk in [
+            "\u{0}",
+            "-18446744073709551616",
+            "Mon, 99 Foo 2026 99:99:99 GMT",
+        ] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk}");
+        }
     }
 
     #[test]

@@ -93,16 +93,20 @@ pub struct OtlpSettings {
     pub timeout: Duration,
     /// Largest request body before compression; bigger exports are split.
     pub max_request_bytes: usize,
+    /// Most spans in one request; bigger exports are split.
+    pub max_request_spans: usize,
 }
 
 impl OtlpSettings {
     /// Default of [`OtlpSettings::max_request_bytes`]: 4 MiB.
     pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 << 20;
+    /// Default of [`OtlpSettings::max_request_spans`]: 8192.
+    pub const DEFAULT_MAX_REQUEST_SPANS: usize = 8192;
     /// Default of [`OtlpSettings::timeout`]: 10 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// Settings for `endpoint` with the defaults: protobuf, no compression, no
-    /// extra headers, 10 s timeout, 4 MiB requests.
+    /// extra headers, 10 s timeout, requests of at most 4 MiB and 8192 spans.
     pub fn new(endpoint: impl Into<String>) -> OtlpSettings {
         OtlpSettings {
             endpoint: endpoint.into(),
@@ -111,14 +115,17 @@ impl OtlpSettings {
             headers: Vec::new(),
             timeout: Self::DEFAULT_TIMEOUT,
             max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
+            max_request_spans: Self::DEFAULT_MAX_REQUEST_SPANS,
         }
     }
 
     /// Settings from an `[[exporters]]` entry of kind `otlp`, with requests of
-    /// at most `max_request_bytes` (the configuration's `batch.max_bytes`).
+    /// at most `max_request_bytes` and `max_request_spans` (the
+    /// configuration's `batch.max_bytes` and `batch.max_spans`).
     pub fn from_config(
         config: &OtlpConfig,
         max_request_bytes: usize,
+        max_request_spans: usize,
     ) -> anyhow::Result<OtlpSettings> {
         let OtlpConfig {
             endpoint,
@@ -147,6 +154,7 @@ impl OtlpSettings {
                 .collect(),
             timeout: Duration::from_millis(*timeout_ms),
             max_request_bytes,
+            max_request_spans,
         })
     }
 }
@@ -164,16 +172,17 @@ mod tests {
             headers: [("authorization".to_string(), "Bearer t".to_string())].into(),
             timeout_ms: 2500,
         };
-        let s = OtlpSettings::from_config(&e, 1 << 20).expect("valid entry");
+        let s = OtlpSettings::from_config(&e, 1 << 20, 100).expect("valid entry");
         assert_eq!(s.protocol, Protocol::Json);
         assert_eq!(s.compression, Compression::Gzip);
         assert_eq!(s.headers, vec![("authorization".into(), "Bearer t".into())]);
         assert_eq!(s.timeout, Duration::from_millis(2500));
         assert_eq!(s.max_request_bytes, 1 << 20);
+        assert_eq!(s.max_request_spans, 100);
         let bad = OtlpConfig {
             protocol: "grpc".into(),
             ..OtlpConfig::default()
         };
-        assert!(OtlpSettings::from_config(&bad, 1).is_err());
+        assert!(OtlpSettings::from_config(&bad, 1, 1).is_err());
     }
 }

@@ -310,3 +310,84 @@ fn tail_keeps_every_span_of_every_error_trace() {
         (TRACES as u64) * SPANS
     );
 }
+
+/// A mixed batch: head-kept and head-dropped traces, errors that keep a
+/// trace part-way through the batch, and spans held for later.
+fn mixed_records(ids: &mut Ids, round: u64) -> Vec<Record> {
+    let shared = dropped_id(200 + (round % 3) as u8);
+    (0..60u64)
+        .map(|i| {
+            let id = if i % 4 == 0 { shared } else { ids.trace_id() };
+            let mut r = span(id, round * 100 + i);
+            if i % 13 == 5 {
+                r.set_status(StatusCode::Error, "");
+            }
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn an_aborted_stage_changes_nothing_and_the_retry_counts_once() {
+    let cfg = SamplingConfig {
+        rate_limit: 500.0,
+        rate_burst: 40.0,
+        ..tail_config(0.5)
+    };
+    let (mut once, mut retried) = (Sampler::new(&cfg), Sampler::new(&cfg));
+    let res = resource("svc");
+    let (mut ids_a, mut ids_b) = (Ids::new(7), Ids::new(7));
+    let t0 = Instant::now();
+    for round in 0..20u64 {
+        let now = t0 + Duration::from_millis(round * 50);
+        let mut a = batch(&res, mixed_records(&mut ids_a, round));
+        once.sample(&mut a, now);
+
+        let records = mixed_records(&mut ids_b, round);
+        // The spool append fails twice: the same records come again.
+        for _ in 0..2 {
+            let mut failed = batch(&res, records.clone());
+            retried.stage(&mut failed, now);
+            retried.abort();
+        }
+        let mut b = batch(&res, records);
+        retried.stage(&mut b, now);
+        retried.commit();
+
+        let ids = |b: &SpanBatch| b.records.iter().map(|r| r.span_id).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b), "round {round}");
+        assert_eq!(once.stats(), retried.stats(), "round {round}");
+        let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+        once.release(now, &mut out_a);
+        retried.release(now, &mut out_b);
+        let flat = |v: &Vec<SpanBatch>| v.iter().flat_map(ids).collect::<Vec<_>>();
+        assert_eq!(flat(&out_a), flat(&out_b), "round {round}");
+    }
+    let st = retried.stats();
+    assert!(st.kept(Reason::TailError) > 0, "{st:?}");
+    assert!(st.dropped(Reason::RateLimited) > 0, "{st:?}");
+}
+
+#[test]
+fn staged_tail_decisions_match_immediate_ones_within_a_batch() {
+    // An error span keeps its trace for the spans after it in the same
+    // batch, and releases the spans before it from the buffer.
+    let mut s = Sampler::new(&tail_config(0.5));
+    let res = resource("svc");
+    let t0 = Instant::now();
+    let id = dropped_id(9);
+    let mut err = span(id, 2);
+    err.set_status(StatusCode::Error, "x");
+    let mut b = batch(&res, vec![span(id, 1), err, span(id, 3)]);
+    s.sample(&mut b, t0);
+    assert_eq!(
+        b.records.iter().map(|r| r.span_id).collect::<Vec<_>>(),
+        vec![span(id, 2).span_id, span(id, 3).span_id]
+    );
+    let mut out = Vec::new();
+    s.release(t0, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].records[0].span_id, span(id, 1).span_id);
+    assert_eq!(s.stats().kept(Reason::TailError), 3);
+    assert_eq!(s.stats().tail_spans, 0);
+}

@@ -345,13 +345,37 @@ fn tracestate_multiple_headers_joined_keep_order() {
 }
 
 #[test]
-fn tracestate_duplicate_keys_is_dropped() {
-    assert!(state("foo=1,foo=1").is_empty());
-    assert!(state("foo=1,foo=2").is_empty());
-    assert!(state("foo=1,bar=2,foo=3").is_empty());
-    assert!(state("a@b=1,a@b=2").is_empty());
-    // Same tenant, different system: distinct keys.
+fn tracestate_duplicate_keys_keep_the_leftmost_member() {
+    // Level 2: a duplicate must not discard the header; the leftmost (most
+    // recent) member of a key stays, later ones go.
+    let keys_values = |h: &str| -> Vec<(String, String)> {
+        state(h)
+            .members()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let kv = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(keys_values("foo=1,foo=1"), kv(&[("foo", "1")]));
+    assert_eq!(keys_values("foo=1,foo=2"), kv(&[("foo", "1")]));
+    assert_eq!(
+        keys_values("foo=1,bar=2,foo=3"),
+        kv(&[("foo", "1"), ("bar", "2")])
+    );
+    assert_eq!(keys_values("a@b=1,a@b=2"), kv(&[("a@b", "1")]));
     assert_eq!(state("a@b=1,a@c=2").members().count(), 2);
+    // Duplicates do not count towards the 32 members.
+    let mut h: Vec<String> = (1..=32).map(|i| format!("bar{i:02}={i:02}")).collect();
+    h.push("bar01=99".into());
+    let s = state(&h.join(","));
+    assert_eq!(s.members().count(), 32);
+    assert_eq!(s.get("bar01"), Some("01"));
+    // A duplicate is still checked against the grammar.
+    assert!(state("foo=1,foo=bad=value").is_empty());
 }
 
 #[test]
@@ -392,12 +416,15 @@ fn tracestate_key_illegal_characters_is_dropped() {
         "foo =1",
         "FOO=1",
         "foo.bar=1",
-        "1foo=1",
         "_foo=1",
+        "*foo=1",
         "=1",
         "foo",
         "foo\t=1",
         "fé=1",
+        "@foo=1,bar=2",
+        "_foo@bar=1",
+        "foo@Bar=1",
     ] {
         assert!(state(h).is_empty(), "{h:?}");
     }
@@ -405,23 +432,27 @@ fn tracestate_key_illegal_characters_is_dropped() {
 
 #[test]
 fn tracestate_keys_with_at_parse() {
-    let s = state("tenant@vendor=1,1tenant@v=2,a@b-c_d*e/f=3");
-    assert_eq!(s.get("tenant@vendor"), Some("1"));
-    assert_eq!(s.get("1tenant@v"), Some("2"));
-    assert_eq!(s.get("a@b-c_d*e/f"), Some("3"));
-}
-
-#[test]
-fn tracestate_key_illegal_vendor_format_is_dropped() {
-    for h in [
-        "foo@=1,bar=2",
-        "@foo=1,bar=2",
-        "foo@@bar=1,bar=2",
-        "foo@bar@baz=1,bar=2",
-        "foo@1bar=1",
-        "_foo@bar=1",
-    ] {
-        assert!(state(h).is_empty(), "{h:?}");
+    // Level 2 key grammar: ( lcalpha / DIGIT ) 0*255 keychar, with "@" a
+    // keychar anywhere after the first character.
+    let keys = [
+        "tenant@vendor",
+        "1tenant@v",
+        "a@b-c_d*e/f",
+        "foo@",
+        "foo@@bar",
+        "foo@bar@baz",
+        "foo@1bar",
+        "1foo",
+        "0",
+    ];
+    let header: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k}={i}"))
+        .collect();
+    let s = state(&header.join(","));
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(s.get(k), Some(i.to_string().as_str()), "{k}");
     }
 }
 
@@ -430,12 +461,16 @@ fn tracestate_key_length_limits() {
     let z = |n| "z".repeat(n);
     assert_eq!(state(&format!("foo=1,{}=1", z(256))).get("foo"), Some("1"));
     assert!(state(&format!("foo=1,{}=1", z(257))).is_empty());
-    assert_eq!(
-        state(&format!("foo=1,{}@{}=1", "t".repeat(241), "v".repeat(14))).get("foo"),
-        Some("1")
-    );
-    assert!(state(&format!("foo=1,{}@v=1", "t".repeat(242))).is_empty());
-    assert!(state(&format!("foo=1,t@{}=1", "v".repeat(15))).is_empty());
+    // 256 characters with "@" at position 242: no separate tenant and
+    // system lengths any more.
+    let key = format!("{}@{}", "t".repeat(241), "v".repeat(14));
+    assert_eq!(key.len(), 256);
+    assert_eq!(state(&format!("foo=1,{key}=1")).get(&key), Some("1"));
+    let key = format!("{}@v", "t".repeat(242));
+    assert_eq!(state(&format!("foo=1,{key}=1")).get(&key), Some("1"));
+    let key = format!("t@{}", "v".repeat(15));
+    assert_eq!(state(&format!("foo=1,{key}=1")).get(&key), Some("1"));
+    assert!(state(&format!("foo=1,{}@v=1", "t".repeat(255))).is_empty());
 }
 
 #[test]
@@ -505,7 +540,17 @@ fn insert_rejects_invalid_entries() {
     let s = TraceState::EMPTY;
     assert_eq!(s.insert("Foo", "1"), Err(TraceStateError::InvalidKey));
     assert_eq!(s.insert("", "1"), Err(TraceStateError::InvalidKey));
-    assert_eq!(s.insert("a@", "1"), Err(TraceStateError::InvalidKey));
+    assert_eq!(s.insert("@a", "1"), Err(TraceStateError::InvalidKey));
+    assert_eq!(s.insert("_a", "1"), Err(TraceStateError::InvalidKey));
+    assert_eq!(
+        s.insert(&"a".repeat(257), "1"),
+        Err(TraceStateError::InvalidKey)
+    );
+    // Level 2 keys: "@" anywhere after the first character.
+    assert_eq!(
+        s.insert("a@", "1").map(|s| s.as_str().to_string()),
+        Ok("a@=1".into())
+    );
     assert_eq!(s.insert("foo", ""), Err(TraceStateError::InvalidValue));
     assert_eq!(s.insert("foo", "a,b"), Err(TraceStateError::InvalidValue));
     assert_eq!(s.insert("foo", "a=b"), Err(TraceStateError::InvalidValue));
@@ -870,9 +915,20 @@ fn binary_with_state_round_trip() {
 }
 
 #[test]
+fn binary_with_duplicate_keys_keeps_the_leftmost() {
+    let mut buf = to_binary(&sample_ctx()).to_vec();
+    let text = b"a=1,a=2";
+    buf.extend_from_slice(&(text.len() as u16).to_be_bytes());
+    buf.extend_from_slice(text);
+    let (ctx, used) = from_binary_with_state(&buf).unwrap();
+    assert_eq!(ctx.trace_state.as_str(), "a=1");
+    assert_eq!(used, buf.len());
+}
+
+#[test]
 fn binary_with_invalid_state_gives_empty_state() {
     let mut buf = to_binary(&sample_ctx()).to_vec();
-    for text in [&b"FOO=1"[..], b"\xff\xfe", b"a=1,a=2"] {
+    for text in [&b"FOO=1"[..], b"\xff\xfe", b"a=1,a=b=2"] {
         buf.truncate(BINARY_LEN);
         buf.extend_from_slice(&(text.len() as u16).to_be_bytes());
         buf.extend_from_slice(text);

@@ -5,33 +5,23 @@ use super::text::is_ows;
 use super::{LONG_MEMBER, MAX_MEMBERS, TraceStateError};
 use crate::trace::context::TraceState;
 
-/// `lcalpha / DIGIT / "_" / "-" / "*" / "/"`
+/// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`
 fn is_key_char(c: u8) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/')
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
-/// `first` then up to `max_rest` key characters.
-fn key_part(s: &[u8], first: fn(u8) -> bool, max_rest: usize) -> bool {
-    match s.split_first() {
-        Some((&c, rest)) => {
-            first(c) && rest.len() <= max_rest && rest.iter().all(|&c| is_key_char(c))
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`, the grammar of W3C Trace
+/// Context Level 2: one length limit for the whole key, and `@` (which
+/// Level 1 used to split tenant and system) allowed anywhere after the first
+/// character, any number of times.
+fn valid_key(key: &str) -> bool {
+    match key.as_bytes().split_first() {
+        Some((&first, rest)) => {
+            (first.is_ascii_lowercase() || first.is_ascii_digit())
+                && rest.len() <= 255
+                && rest.iter().all(|&c| is_key_char(c))
         }
         None => false,
-    }
-}
-
-/// `simple-key / tenant-id "@" system-id`
-fn valid_key(key: &str) -> bool {
-    let lcalpha = |c: u8| c.is_ascii_lowercase();
-    match key.split_once('@') {
-        None => key_part(key.as_bytes(), lcalpha, 255),
-        Some((tenant, system)) => {
-            key_part(
-                tenant.as_bytes(),
-                |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
-                240,
-            ) && key_part(system.as_bytes(), lcalpha, 13)
-        }
     }
 }
 
@@ -51,10 +41,12 @@ fn joined_len(members: &[&str]) -> usize {
 
 impl TraceState {
     /// Parses a `tracestate` header value (several fields joined by `,`).
-    /// Returns `None` if it is invalid: a member breaking the grammar, a
-    /// duplicate key or more than 32 members. Empty and whitespace-only members
-    /// are ignored; an empty or blank header is the empty state. The state keeps
-    /// the members joined by `,` without optional whitespace.
+    /// Returns `None` if it is invalid: a member breaking the grammar or more
+    /// than 32 distinct keys. A key that appears again is a duplicate: the
+    /// leftmost (most recent) member is kept and the later ones are dropped,
+    /// rather than losing the whole header. Empty and whitespace-only members
+    /// are ignored; an empty or blank header is the empty state. The state
+    /// keeps the members joined by `,` without optional whitespace.
     pub fn parse(header: &str) -> Option<TraceState> {
         let mut members: Vec<(&str, &str)> = Vec::new();
         for raw in header.split(',') {
@@ -63,11 +55,13 @@ impl TraceState {
                 continue;
             }
             let (key, value) = member.split_once('=')?;
-            if members.len() == MAX_MEMBERS
-                || !valid_key(key)
-                || !valid_value(value)
-                || members.iter().any(|&(k, _)| k == key)
-            {
+            if !valid_key(key) || !valid_value(value) {
+                return None;
+            }
+            if members.iter().any(|&(k, _)| k == key) {
+                continue;
+            }
+            if members.len() == MAX_MEMBERS {
                 return None;
             }
             members.push((key, value));
