@@ -101,7 +101,7 @@ fn is_enospc(e: &std::io::Error) -> bool {
 
 #[test]
 fn spool_append_on_a_full_disk_is_cut_back_and_retried_exactly_once() {
-    let Some(disk) = SmallDisk::mount("enospc-spool", "2m") else {
+    let Some(disk) = SmallDisk::mount("enospc-spool", "8m") else {
         return;
     };
     let dir = disk.dir.join("spool");

@@ -344,6 +344,15 @@ impl Sidecar {
         for e in &report.sink_errors {
             log::error!(error = e.as_str(); "spool write failed; records stay in the ring");
         }
+        for bad in &report.shrunk {
+            log::warn!(
+                ring = bad.path.display().to_string().as_str(),
+                service = bad.resource.service.as_str(),
+                pid = bad.resource.pid,
+                delivered = bad.delivered;
+                "ring file shrank while mapped (truncated?); ring dropped, other rings go on"
+            );
+        }
         drop(stage);
         report.records
     }

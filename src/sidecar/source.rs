@@ -23,6 +23,9 @@ pub type RingCheck = Box<dyn Fn(&Path, &std::fs::Metadata) -> Result<(), OpenErr
 
 /// One ring being drained.
 struct Draining {
+    /// Declared first, so it is dropped (unregistered) before the consumer
+    /// unmaps the ring.
+    guard: Option<super::sigbus::Guard>,
     consumer: Consumer,
     resource: Arc<Resource>,
     /// Records that failed validation (garbage in a published slot, or a slot
@@ -61,6 +64,10 @@ pub struct DrainReport {
     /// The sink refused a batch (the spool could not write); its records stay
     /// in the ring and are read again next turn.
     pub sink_errors: Vec<String>,
+    /// Rings whose file shrank under the mapping (truncated by their writer or
+    /// another process): dropped. Opened again, such a file fails validation
+    /// and is reported as a bad ring.
+    pub shrunk: Vec<RingReport>,
 }
 
 /// Finds and drains the rings of one directory.
@@ -200,7 +207,9 @@ impl Source {
             ring_id: id.ring_id,
             attributes: self.attributes.clone(),
         });
+        let (start, len) = consumer.mapped_range();
         Ok(Draining {
+            guard: super::sigbus::Guard::register(start, len),
             consumer,
             resource,
             corrupt: 0,
@@ -221,6 +230,7 @@ impl Source {
         self.converter.refresh();
         let mut report = DrainReport::default();
         let mut gone = Vec::new();
+        let mut shrunk = Vec::new();
         for (path, ring) in self.rings.iter_mut() {
             self.buf.clear();
             let drained = ring.consumer.read(max_per_ring, &mut self.buf);
@@ -259,6 +269,10 @@ impl Source {
                 }
                 self.buf = batch.records;
             }
+            if ring.guard.as_ref().is_some_and(|g| g.faulted()) {
+                shrunk.push(path.clone());
+                continue;
+            }
             if ring.consumer.is_drained()
                 && ring.consumer.released() == ring.consumer.read_position()
                 && !ring.consumer.writer_alive()
@@ -268,6 +282,17 @@ impl Source {
                 // Records its writer was killed in the middle of: counted, once.
                 report.abandoned += ring.consumer.count_abandoned();
                 gone.push(path.clone());
+            }
+        }
+        for path in shrunk {
+            if let Some(ring) = self.rings.remove(&path) {
+                report.shrunk.push(RingReport {
+                    stats: RingStats::default(),
+                    path,
+                    resource: ring.resource,
+                    corrupt: ring.corrupt,
+                    delivered: ring.delivered,
+                });
             }
         }
         for path in gone {

@@ -208,7 +208,7 @@ impl Default for SpanMetricsConfig {
                 1.0, 2.5, 5.0, 10.0,
             ],
             dimensions: Vec::new(),
-            export_interval_s: 10,
+            export_interval_s: 0,
         }
     }
 }

@@ -96,6 +96,13 @@ impl Consumer {
         &self.ring.identity
     }
 
+    /// Address and length of the ring's mapping in this process, for a reader
+    /// that guards it (a SIGBUS handler that survives the file shrinking). The
+    /// range is valid for as long as this consumer lives.
+    pub fn mapped_range(&self) -> (*const u8, usize) {
+        self.ring.mapped()
+    }
+
     /// The ring file's path.
     pub fn path(&self) -> &Path {
         &self.path

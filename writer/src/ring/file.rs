@@ -385,6 +385,11 @@ pub(crate) struct OpenedRing {
 }
 
 impl OpenedRing {
+    /// Address and length of the mapping (header and slots).
+    pub(crate) fn mapped(&self) -> (*const u8, usize) {
+        (self.mapping.map.as_ptr(), self.mapping.map.len())
+    }
+
     pub(crate) fn view(&self) -> RingRef<'_> {
         self.mapping.view()
     }
