@@ -10,13 +10,12 @@
 mod c_support;
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use c_support::{prefix, root, text};
-use common::{JsonSpan, TempDir, layout, read_jsonl, start_sidecar, wait_for};
+use common::{TempDir, chunk_server, layout, read_jsonl, start_sidecar, wait_for};
 
 /// `go` in go/ringside, finding the C library through pkg-config, with an
 /// rpath to it, caches under target/ and no module downloads.
@@ -83,67 +82,13 @@ fn go_spans_reach_the_exporter_through_the_sidecar() {
     let spans = read_jsonl(&out);
     assert_eq!(spans.len(), expected, "each span exactly once: {spans:#?}");
 
-    let by_id: HashMap<&str, &JsonSpan> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
-    let parent = |s: &JsonSpan| by_id.get(s.parent_span_id.as_str()).copied();
-    let mut names: HashMap<&str, usize> = HashMap::new();
-    for s in &spans {
-        *names.entry(s.name.as_str()).or_default() += 1;
-        assert_eq!(s.service, "go-chunk-server");
-        assert!(s.end >= s.start && s.start > 0, "{s:?}");
-        let chunk = s.int("storage.chunk.index");
-        match s.name.as_str() {
-            "gateway.read" => {
-                assert_eq!(s.kind, 3, "client");
-                assert_eq!(s.parent_span_id, "", "a root span");
-                let code = if chunk == Some(3) { 500 } else { 200 };
-                assert_eq!(s.int("http.response.status_code"), Some(code));
-                assert_eq!(s.status_code, 0);
-                let ev = s.events();
-                if code == 500 {
-                    assert_eq!(ev.len(), 1);
-                    assert_eq!(ev[0].0, "chunk not read");
-                    assert_eq!(ev[0].1["status"]["intValue"], "500");
-                } else {
-                    assert!(ev.is_empty(), "{ev:?}");
-                }
-            }
-            "chunk.read" => {
-                assert_eq!(s.kind, 2, "server");
-                let client = parent(s).expect("the gateway's span, through the headers");
-                assert_eq!(client.name, "gateway.read");
-                assert_eq!(client.trace_id, s.trace_id);
-                assert_eq!(client.int("storage.chunk.index"), chunk);
-                assert_eq!(s.attrs["storage.cached"]["boolValue"], false);
-                let ev = s.events();
-                assert_eq!(ev.len(), 1, "{ev:?}");
-                if chunk == Some(3) {
-                    assert_eq!(s.status_code, 2, "error");
-                    assert_eq!(s.status_message(), "input/output error");
-                    assert_eq!(s.str("error.type"), Some("EIO"));
-                    assert_eq!(ev[0].0, "chunk read failed");
-                    assert_eq!(ev[0].1["error"]["stringValue"], "input/output error");
-                } else {
-                    assert_eq!(s.status_code, 0);
-                    let size = 65536 + chunk.unwrap();
-                    assert_eq!(s.int("storage.size"), Some(size));
-                    assert_eq!(ev[0].0, "chunk served");
-                    assert_eq!(ev[0].1["bytes"]["intValue"], size.to_string());
-                    assert_eq!(ev[0].1["ratio"]["doubleValue"], 0.75);
-                }
-            }
-            "disk.read" => {
-                let request = parent(s).expect("the request's span");
-                assert_eq!(request.name, "chunk.read");
-                assert_eq!(request.int("storage.chunk.index"), s.int("chunk"));
-                assert_eq!(s.str("storage.disk"), Some("nvme0"));
-                assert_eq!(s.kind, 1, "internal");
-            }
-            other => panic!("unexpected span {other}"),
-        }
-    }
-    assert_eq!(names["gateway.read"], 5);
-    assert_eq!(names["chunk.read"], 5);
-    assert_eq!(names["disk.read"], 5);
-    let traces: HashSet<_> = spans.iter().map(|s| &s.trace_id).collect();
-    assert_eq!(traces.len(), 5, "one trace per read");
+    chunk_server::check_chunk_server_spans(
+        &spans,
+        "go-chunk-server",
+        chunk_server::ChunkError {
+            message: "input/output error",
+            kind: "EIO",
+            on_disk_span: false,
+        },
+    );
 }

@@ -144,8 +144,13 @@ fn c_path(dir: &Path) -> io::Result<CString> {
 }
 
 fn read_default_acl(dir: &Path) -> io::Result<Option<Vec<u8>>> {
-    let path = c_path(dir)?;
-    let name = CString::new(XATTR_DEFAULT).expect("no NUL");
+    read_xattr(dir, XATTR_DEFAULT)
+}
+
+/// The value of extended attribute `name` of `path`; `None` when it has none.
+fn read_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+    let path = c_path(path)?;
+    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut buf = vec![0u8; 256];
     // SAFETY: both strings are NUL-terminated; `buf` is writable for its length.
     let n = unsafe {
@@ -193,22 +198,7 @@ mod tests {
     use std::os::unix::fs::OpenOptionsExt;
 
     fn access_acl(file: &Path) -> Option<Vec<u8>> {
-        let path = c_path(file).unwrap();
-        let name = CString::new("system.posix_acl_access").unwrap();
-        let mut buf = vec![0u8; 256];
-        // SAFETY: NUL-terminated strings, writable buffer of its length.
-        let n = unsafe {
-            libc::getxattr(
-                path.as_ptr(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        (n > 0).then(|| {
-            buf.truncate(n as usize);
-            buf
-        })
+        read_xattr(file, "system.posix_acl_access").unwrap()
     }
 
     #[test]

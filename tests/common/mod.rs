@@ -3,6 +3,8 @@
 //! processes (this test binary run again with a role), and reading JSONL output.
 #![allow(dead_code)]
 
+pub mod chunk_server;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
