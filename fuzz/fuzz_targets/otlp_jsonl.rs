@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ringside_agent::analyze::input::Skipped;
-use ringside_agent::analyze::jsonl::read;
+use ringside_agent::analyze::input::jsonl::read;
 use ringside_agent::analyze::model::Names;
 
 fuzz_target!(|data: &[u8]| {
