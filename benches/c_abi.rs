@@ -12,6 +12,10 @@
 //!
 //! Run: `cargo bench --bench c_abi`
 
+#[path = "support/thread_cpu.rs"]
+mod thread_cpu;
+use thread_cpu::thread_cpu_ns;
+
 use std::ffi::c_char;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -118,20 +122,11 @@ fn rust_span(tracer: &Tracer) {
 /// Nanoseconds of this thread's CPU time per span of `n` calls to `f` (CPU
 /// time: the machine is shared, and time spent descheduled is not the code's).
 fn per_span(n: u32, mut f: impl FnMut()) -> f64 {
-    let cpu_ns = || {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid timespec to write.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    };
-    let t = cpu_ns();
+    let t = thread_cpu_ns();
     for _ in 0..n {
         f();
     }
-    (cpu_ns() - t) as f64 / f64::from(n)
+    (thread_cpu_ns() - t) as f64 / f64::from(n)
 }
 
 /// The counters of the C tracer.

@@ -14,7 +14,10 @@
 //! (`CLOCK_THREAD_CPUTIME_ID`), so other work on a shared machine does not
 //! count against it.
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+#[path = "support/thread_cpu.rs"]
+mod thread_cpu;
+use thread_cpu::ThreadCpuTime;
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ringside::record::{Record, SpanKind, StatusCode, Value};
 use ringside::ring::Ring;
@@ -55,44 +58,6 @@ fn storage_span(i: u64) -> Record {
         r.set_status(StatusCode::Error, "EIO");
     }
     r
-}
-
-/// CPU time of the calling thread.
-struct ThreadCpuTime;
-
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns() - start
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        static WALL: WallTime = WallTime;
-        WALL.formatter()
-    }
 }
 
 /// A ring directory holding one full ring, the writer that keeps it alive,
