@@ -19,6 +19,12 @@ use ringside_agent::export::Exporter;
 use ringside_agent::export::jsonl::JsonlExporter;
 use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 
+/// The two tests take turns: each forks `mount` and `umount`, and a fork
+/// while the other test holds a file (the filler, the spool's lock) keeps that
+/// file open in the child until it execs, which would keep a removed filler's
+/// space in use or the spool's lock held for a moment.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
 struct SmallDisk {
     dir: PathBuf,
@@ -101,6 +107,7 @@ fn is_enospc(e: &std::io::Error) -> bool {
 
 #[test]
 fn spool_append_on_a_full_disk_is_cut_back_and_retried_exactly_once() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(disk) = SmallDisk::mount("enospc-spool", "8m") else {
         return;
     };
@@ -180,6 +187,7 @@ fn jsonl_span_ids(path: &Path) -> Vec<String> {
 
 #[test]
 fn jsonl_write_on_a_full_disk_leaves_no_torn_line_and_no_duplicate() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(disk) = SmallDisk::mount("enospc-jsonl", "2m") else {
         return;
     };
