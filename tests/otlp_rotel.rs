@@ -31,9 +31,18 @@ fn export_to_rotel(test: &str, protocol: Protocol, compression: Compression) -> 
     s.compression = compression;
     let batches = sample_batches();
     let mut exporter = OtlpHttpExporter::new(&s).expect("valid settings");
-    let outcome = exporter
-        .export(&batches, SpoolCursor::default())
-        .expect("rotel accepts the spans");
+    // As the delivery stage does: a retryable failure (rotel resetting a
+    // connection while it starts up on a busy machine) is tried again.
+    let mut tries = 0;
+    let outcome = loop {
+        match exporter.export(&batches, SpoolCursor::default()) {
+            Err(ExportError::Retryable { .. }) if tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            other => break other.expect("rotel accepts the spans"),
+        }
+    };
     assert_eq!(
         outcome,
         ExportOutcome {
