@@ -82,12 +82,25 @@ pub fn summary(c: &Config) -> String {
                 compression,
                 headers,
                 timeout_ms,
+                certificate,
+                client_certificate,
+                client_key,
             }) => {
                 let names: Vec<&str> = headers.keys().map(String::as_str).collect();
-                format!(
+                let mut text = format!(
                     "otlp {endpoint} protocol={protocol} compression={compression} timeout_ms={timeout_ms} headers=[{}]",
                     names.join(",")
-                )
+                );
+                for (k, path) in [
+                    ("certificate", certificate),
+                    ("client_certificate", client_certificate),
+                    ("client_key", client_key),
+                ] {
+                    if let Some(p) = path {
+                        let _ = write!(text, " {k}={}", p.display());
+                    }
+                }
+                text
             }
             ExporterConfig::Jsonl(JsonlConfig {
                 path,

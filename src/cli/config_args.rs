@@ -75,10 +75,7 @@ impl ConfigArgs {
         if let Some(url) = &self.otlp_endpoint {
             config.exporters.push(ExporterConfig::Otlp(OtlpConfig {
                 endpoint: url.clone(),
-                protocol: "protobuf".into(),
-                compression: "none".into(),
-                headers: Default::default(),
-                timeout_ms: 10_000,
+                ..OtlpConfig::default()
             }));
         }
         if let Some(p) = &self.store {

@@ -143,15 +143,22 @@ impl Sidecar {
         let sampler = Sampler::new(&config.sampling);
         let status = Status::new();
         let metrics = start_metrics(&config.metrics.listen, &status)?;
+        let target = match config.exporters.iter().find_map(|e| match e {
+            ExporterConfig::Otlp(o) => Some(o),
+            _ => None,
+        }) {
+            Some(o) => Some(OtlpTarget {
+                traces_endpoint: o.endpoint.clone(),
+                headers: o.headers.clone().into_iter().collect(),
+                timeout: Duration::from_millis(o.timeout_ms),
+                tls: o
+                    .tls_files()
+                    .load()
+                    .map_err(|e| anyhow::anyhow!("OTLP {e}"))?,
+            }),
+            None => None,
+        };
         let span_metrics = config.span_metrics.enabled.then(|| {
-            let target = config.exporters.iter().find_map(|e| match e {
-                ExporterConfig::Otlp(o) => Some(OtlpTarget {
-                    traces_endpoint: o.endpoint.clone(),
-                    headers: o.headers.clone().into_iter().collect(),
-                    timeout: Duration::from_millis(o.timeout_ms),
-                }),
-                _ => None,
-            });
             let running = span_metrics::Running::start(&config.span_metrics, dir, target);
             status.set_span_metrics(running.stage.clone(), running.export.as_ref());
             running

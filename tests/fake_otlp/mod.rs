@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -173,7 +173,8 @@ impl FakeReceiver {
     }
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
+/// Reads one request from `stream` (plain TCP, or TLS in tests/otlp_tls.rs).
+pub fn read_request(stream: impl Read) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -208,7 +209,8 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     })
 }
 
-fn answer(mut stream: TcpStream, reply: Reply) {
+/// Sends `reply` on `stream` (or holds it open, for [`Reply::hang`]).
+pub fn answer(mut stream: impl Read + Write, reply: Reply) {
     if reply.hang {
         // Wait for the client to give up and close.
         let mut sink = [0u8; 512];

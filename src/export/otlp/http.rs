@@ -68,7 +68,8 @@ pub struct OtlpHttpExporter {
 impl OtlpHttpExporter {
     /// An exporter with `settings`. Fails with a clear message when the
     /// endpoint is not an `http://` or `https://` URL with a host, a header is
-    /// not a valid HTTP header, or a limit is zero.
+    /// not a valid HTTP header, a limit is zero, or a TLS file cannot be used
+    /// (the error names the file).
     pub fn new(settings: &OtlpSettings) -> anyhow::Result<OtlpHttpExporter> {
         let endpoint: Uri = settings
             .endpoint
@@ -99,16 +100,11 @@ impl OtlpHttpExporter {
         if settings.max_request_spans == 0 {
             bail!("OTLP max_request_spans must be at least 1");
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            // Error statuses come back as responses, so their headers
-            // (Retry-After) and body (the reason) can be read.
-            .http_status_as_error(false)
-            // A redirect is reported (permanent), not followed.
-            .max_redirects(0)
-            .timeout_global(Some(settings.timeout))
-            .user_agent(concat!("ringside/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let tls = settings
+            .tls
+            .load()
+            .map_err(|e| anyhow::anyhow!("OTLP {e}"))?;
+        let agent = agent(settings.timeout, tls);
         Ok(OtlpHttpExporter {
             agent,
             endpoint,
@@ -249,6 +245,23 @@ impl Exporter for OtlpHttpExporter {
         }
         Ok(progress.outcome)
     }
+}
+
+/// The HTTP client of the OTLP exports (traces, and span metrics to the same
+/// collector): each request bounded by `timeout`, with `tls` (from
+/// [`super::TlsFiles::load`]).
+pub fn agent(timeout: std::time::Duration, tls: ureq::tls::TlsConfig) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        // Error statuses come back as responses, so their headers
+        // (Retry-After) and body (the reason) can be read.
+        .http_status_as_error(false)
+        // A redirect is reported (permanent), not followed.
+        .max_redirects(0)
+        .timeout_global(Some(timeout))
+        .user_agent(concat!("ringside/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls)
+        .build()
+        .into()
 }
 
 /// Records `[start, start + len)` of `all` (counted across chunks) as chunks.

@@ -31,10 +31,12 @@
 pub mod http;
 pub mod json;
 pub mod proto;
+pub mod tls;
 
-pub use http::{OtlpConfig, OtlpHttpExporter, OtlpSettings};
+pub use http::{OtlpConfig, OtlpHttpExporter, OtlpSettings, agent};
 pub use json::encode_json;
 pub use proto::encode_proto;
+pub use tls::TlsFiles;
 
 use crate::batch::{Resource, SpanBatch};
 use ringside::record::{AttrView, EntryView, Record, RecordView};

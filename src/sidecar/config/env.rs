@@ -9,6 +9,9 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `gzip` or `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` or `http/json` (`grpc` is refused) |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | request timeout in milliseconds |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | PEM CA bundle trusted for the collector (`certificate`) |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` | PEM client certificate chain (`client_certificate`) |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY` | PEM key of the client certificate (`client_key`) |
 //! | `OTEL_TRACES_SAMPLER` (+ `_ARG`) | `always_on`, `always_off`, `traceidratio`, and their `parentbased_` forms |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k=v`, percent-decoded, over `[resource.attributes]` |
 //!
@@ -107,6 +110,16 @@ pub fn apply_env(
         None => None,
     };
 
+    // (setting, variable, path) of the TLS files given by variables.
+    let tls_vars: Vec<(&str, String, std::path::PathBuf)> =
+        ["certificate", "client_certificate", "client_key"]
+            .into_iter()
+            .filter_map(|key| {
+                let (var, path) = pick(&key.to_ascii_uppercase())?;
+                Some((key, var, path.trim().into()))
+            })
+            .collect();
+
     if endpoint.is_some()
         && !config
             .exporters
@@ -124,8 +137,19 @@ pub fn apply_env(
             compression: c,
             headers: h,
             timeout_ms: t,
+            certificate,
+            client_certificate,
+            client_key,
         }) = exporter
         {
+            for (key, _, path) in &tls_vars {
+                let field = match *key {
+                    "certificate" => &mut *certificate,
+                    "client_certificate" => &mut *client_certificate,
+                    _ => &mut *client_key,
+                };
+                *field = Some(path.clone());
+            }
             if let Some((_, url)) = &endpoint {
                 e.clone_from(url);
             }
@@ -140,6 +164,17 @@ pub fn apply_env(
             }
             for (k, v) in headers.iter().flatten() {
                 h.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    // A TLS file a variable names is checked here, so the error names the
+    // variable; the file's own settings are checked by `Config::validate`.
+    for exporter in &config.exporters {
+        if let ExporterConfig::Otlp(o) = exporter {
+            if let Err(e) = o.tls_files().load() {
+                if let Some((_, var, _)) = tls_vars.iter().find(|(key, ..)| *key == e.key) {
+                    return Err(fault(var, e.reason));
+                }
             }
         }
     }

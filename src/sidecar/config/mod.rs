@@ -507,13 +507,15 @@ impl Config {
 fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
     let key = |k: &str| format!("exporters[{i}].{k}");
     match e {
-        ExporterConfig::Otlp(OtlpConfig {
-            endpoint,
-            protocol,
-            compression,
-            timeout_ms,
-            ..
-        }) => {
+        ExporterConfig::Otlp(
+            o @ OtlpConfig {
+                endpoint,
+                protocol,
+                compression,
+                timeout_ms,
+                ..
+            },
+        ) => {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
                 return Err(fault(
                     key("endpoint"),
@@ -534,6 +536,11 @@ fn validate_exporter(i: usize, e: &ExporterConfig) -> Result<(), ConfigError> {
             }
             if *timeout_ms == 0 {
                 return Err(fault(key("timeout_ms"), "must be at least 1"));
+            }
+            // The TLS files are read and checked now, so a bad one stops the
+            // start (and `check-config`) rather than every export.
+            if let Err(e) = o.tls_files().load() {
+                return Err(fault(key(e.key), e.reason));
             }
         }
         ExporterConfig::Jsonl(JsonlConfig { path, keep, .. }) => {

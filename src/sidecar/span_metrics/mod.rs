@@ -297,6 +297,8 @@ pub struct OtlpTarget {
     pub headers: Vec<(String, String)>,
     /// Its request timeout.
     pub timeout: std::time::Duration,
+    /// Its TLS settings (CA bundle, client certificate), already loaded.
+    pub tls: ureq::tls::TlsConfig,
 }
 
 /// The stage and what serves it, as `ringside run` starts them.
@@ -329,7 +331,7 @@ impl Running {
                 endpoint,
                 t.headers,
                 std::time::Duration::from_secs(config.export_interval_s),
-                t.timeout,
+                crate::export::otlp::agent(t.timeout, t.tls),
             )
             .inspect_err(|e| log::warn!(error = e.to_string().as_str(); "no span metrics export"))
             .ok()

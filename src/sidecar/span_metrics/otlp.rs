@@ -344,24 +344,18 @@ pub struct MetricsExport {
 
 impl MetricsExport {
     /// Sends `stage`'s metrics to `endpoint` (…/v1/metrics) every
-    /// `interval`, with `headers`, each request bounded by `timeout`.
+    /// `interval`, with `headers`, through `agent` (the OTLP exports'
+    /// client: [`crate::export::otlp::agent`]).
     pub fn start(
         stage: Shared,
         endpoint: String,
         headers: Vec<(String, String)>,
         interval: Duration,
-        timeout: Duration,
+        agent: ureq::Agent,
     ) -> std::io::Result<MetricsExport> {
         let stopping = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ExportStats::default());
         let (flag, counters) = (stopping.clone(), stats.clone());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(timeout))
-            .user_agent(concat!("ringside/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
         let host = crate::sidecar::source::host_name();
         let thread = std::thread::Builder::new()
             .name("ringside-span-metrics-otlp".into())

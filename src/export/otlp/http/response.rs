@@ -103,9 +103,16 @@ pub(super) fn classify(
 
 /// A request that got no response: worth retrying (the receiver may be
 /// restarting, the network may come back).
+/// A TLS failure (untrusted certificate, refused client certificate) is
+/// retryable too: the spans stay in the spool until the operator fixes the
+/// files and restarts, and the reason says what to fix.
 pub(super) fn transport_error(e: ureq::Error) -> ExportError {
+    let reason = match crate::export::otlp::tls::explain_failure(&e) {
+        Some(why) => format!("request failed: {why}"),
+        None => format!("request failed: {e}"),
+    };
     ExportError::Retryable {
-        reason: format!("request failed: {e}"),
+        reason,
         retry_after: None,
     }
 }

@@ -1,11 +1,14 @@
 //! What an [`super::OtlpHttpExporter`] is built from, by hand or from the
 //! configuration's `[[exporters]]` entry of kind `otlp`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
 
 use serde::Deserialize;
+
+use crate::export::otlp::tls::TlsFiles;
 
 /// The `[[exporters]]` entry of kind `otlp`, as written in the configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -25,6 +28,29 @@ pub struct OtlpConfig {
     /// Request timeout in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// PEM bundle of the CAs trusted to sign the collector's certificate
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`); unset: the built-in public roots.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    /// PEM client certificate chain for mutual TLS
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`).
+    #[serde(default)]
+    pub client_certificate: Option<PathBuf>,
+    /// PEM private key of `client_certificate`
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_KEY`).
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+}
+
+impl OtlpConfig {
+    /// The entry's TLS files.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles {
+            certificate: self.certificate.clone(),
+            client_certificate: self.client_certificate.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
 }
 
 impl Default for OtlpConfig {
@@ -37,6 +63,9 @@ impl Default for OtlpConfig {
             compression: default_compression(),
             headers: Default::default(),
             timeout_ms: default_timeout_ms(),
+            certificate: None,
+            client_certificate: None,
+            client_key: None,
         }
     }
 }
@@ -95,6 +124,8 @@ pub struct OtlpSettings {
     pub max_request_bytes: usize,
     /// Most spans in one request; bigger exports are split.
     pub max_request_spans: usize,
+    /// CA bundle and client certificate for `https://`; none by default.
+    pub tls: TlsFiles,
 }
 
 impl OtlpSettings {
@@ -116,6 +147,7 @@ impl OtlpSettings {
             timeout: Self::DEFAULT_TIMEOUT,
             max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
             max_request_spans: Self::DEFAULT_MAX_REQUEST_SPANS,
+            tls: TlsFiles::default(),
         }
     }
 
@@ -133,6 +165,7 @@ impl OtlpSettings {
             compression,
             headers,
             timeout_ms,
+            ..
         } = config;
         let protocol = match protocol.as_str() {
             "protobuf" => Protocol::Protobuf,
@@ -155,6 +188,7 @@ impl OtlpSettings {
             timeout: Duration::from_millis(*timeout_ms),
             max_request_bytes,
             max_request_spans,
+            tls: config.tls_files(),
         })
     }
 }
@@ -171,6 +205,8 @@ mod tests {
             compression: "gzip".into(),
             headers: [("authorization".to_string(), "Bearer t".to_string())].into(),
             timeout_ms: 2500,
+            client_key: Some("/etc/k.pem".into()),
+            ..OtlpConfig::default()
         };
         let s = OtlpSettings::from_config(&e, 1 << 20, 100).expect("valid entry");
         assert_eq!(s.protocol, Protocol::Json);
@@ -179,6 +215,7 @@ mod tests {
         assert_eq!(s.timeout, Duration::from_millis(2500));
         assert_eq!(s.max_request_bytes, 1 << 20);
         assert_eq!(s.max_request_spans, 100);
+        assert_eq!(s.tls.client_key, Some("/etc/k.pem".into()));
         let bad = OtlpConfig {
             protocol: "grpc".into(),
             ..OtlpConfig::default()

@@ -27,6 +27,7 @@ fn otlp(config: &Config) -> Vec<Otlp> {
                 compression,
                 headers,
                 timeout_ms,
+                ..
             }) => Some((
                 endpoint.clone(),
                 protocol.clone(),
