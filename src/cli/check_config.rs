@@ -42,6 +42,7 @@ pub fn summary(c: &Config) -> String {
     line("rings.patience_ms", &c.rings.patience_ms);
     line("rings.max_per_ring", &c.rings.max_per_ring);
     line("rings.idle_poll_ms", &c.rings.idle_poll_ms);
+    line("rings.max_open", &c.rings.max_open);
     line(
         "rings.allowed_users",
         &format!("{:?}", c.rings.allowed_users),

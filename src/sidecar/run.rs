@@ -177,6 +177,7 @@ impl Sidecar {
                 .map_err(anyhow::Error::msg)?,
         );
         source.set_patience(config.patience());
+        source.set_max_open(max_open_rings(&config));
         Ok(Sidecar {
             config,
             poll,
@@ -290,6 +291,9 @@ impl Sidecar {
         {
             log::warn!("{problem}");
         }
+        for (level, line) in self.source.take_admission_log() {
+            log::log!(level, "{line}");
+        }
     }
 
     /// One drain of every ring into the spool; returns the records moved.
@@ -348,6 +352,12 @@ impl Sidecar {
                 log::warn!(error = e.to_string().as_str(); "cannot forget a removed ring in the spool");
             }
         }
+        for path in &report.replaced {
+            log::warn!(
+                ring = path.display().to_string().as_str();
+                "ring file replaced under the same name while its writer was gone; the new file is left in place and opened at the next scan"
+            );
+        }
         for e in &report.sink_errors {
             log::error!(error = e.as_str(); "spool write failed; records stay in the ring");
         }
@@ -396,6 +406,7 @@ impl Sidecar {
         self.status.publish(Snapshot {
             rings: self.source.reports(),
             rings_removed: self.rings_removed,
+            rings_refused: self.source.refused(),
             sampler: self.sampler.stats(),
             spool: self.spool.stats(),
             spool_errors: self.spool_errors,
@@ -418,6 +429,15 @@ impl Sidecar {
         log::info!("stopped");
         Ok(())
     }
+}
+
+/// `rings.max_open`, cut to what the open file limit allows (logged).
+pub(super) fn max_open_rings(config: &Config) -> usize {
+    let (max_open, cut) = super::admission::fit_to_fd_limit(config.rings.max_open);
+    if let Some(why) = cut {
+        log::warn!("{why}");
+    }
+    max_open
 }
 
 /// Runs the sidecar in this process until SIGTERM or SIGINT; SIGHUP calls

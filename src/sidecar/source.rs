@@ -2,12 +2,14 @@
 //! batches to the next stage; release ring positions only once that stage says
 //! the batch is safe.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::admission::{Admission, Refusal, Refused, is_fd_exhaustion};
 use crate::batch::{Resource, SpanBatch};
 use ringside::clock::TickConverter;
 use ringside::record::{Record, RecordView};
@@ -64,6 +66,10 @@ pub struct DrainReport {
     /// The sink refused a batch (the spool could not write); its records stay
     /// in the ring and are read again next turn.
     pub sink_errors: Vec<String>,
+    /// Drained rings of gone writers whose path now names another file (the
+    /// ring was replaced): dropped without unlinking the new file, which the
+    /// next scan opens.
+    pub replaced: Vec<PathBuf>,
     /// Rings whose file shrank under the mapping (truncated by their writer or
     /// another process): dropped. Opened again, such a file fails validation
     /// and is reported as a bad ring.
@@ -77,6 +83,11 @@ pub struct Source {
     /// Files that could not be opened, with their modification time: tried again
     /// only when they change, and reported once.
     rejected: HashMap<PathBuf, (Option<SystemTime>, String)>,
+    /// The bound on open rings, and the rings waiting under it (tried again
+    /// at every scan).
+    admission: Admission,
+    /// What the last scan's bound changes want logged.
+    admission_log: Vec<(log::Level, String)>,
     converter: TickConverter,
     host: String,
     attributes: Vec<(String, String)>,
@@ -93,6 +104,8 @@ impl Source {
             dir: dir.to_path_buf(),
             rings: HashMap::new(),
             rejected: HashMap::new(),
+            admission: Admission::new(usize::MAX),
+            admission_log: Vec::new(),
             converter: TickConverter::new(),
             host: host_name(),
             attributes,
@@ -106,6 +119,23 @@ impl Source {
     /// Adds a check run on each new ring file before it is opened.
     pub fn set_check(&mut self, check: RingCheck) {
         self.check = Some(check);
+    }
+
+    /// At most `max_open` rings open at once (`rings.max_open`); rings found
+    /// beyond it wait and are opened as others go away.
+    pub fn set_max_open(&mut self, max_open: usize) {
+        self.admission.set_max_open(max_open);
+    }
+
+    /// Rings found but not open, by reason.
+    pub fn refused(&self) -> Refused {
+        self.admission.refused()
+    }
+
+    /// Log lines about the bound on open rings from the last scan (reached,
+    /// or no longer holding rings back), each once.
+    pub fn take_admission_log(&mut self) -> Vec<(log::Level, String)> {
+        std::mem::take(&mut self.admission_log)
     }
 
     /// How long to wait for a live writer's uncommitted record.
@@ -149,14 +179,18 @@ impl Source {
                 return problems;
             }
         };
-        let mut present = Vec::new();
+        let mut present = HashSet::new();
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension() != Some(OsStr::new("ring")) || is_hidden(&path) {
                 continue;
             }
-            present.push(path.clone());
+            present.insert(path.clone());
             if self.rings.contains_key(&path) {
+                continue;
+            }
+            if !self.admission.has_room(self.rings.len()) {
+                self.admission.refuse(path, Refusal::MaxOpen);
                 continue;
             }
             let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
@@ -168,9 +202,14 @@ impl Source {
             match self.open(&path, &resume) {
                 Ok(ring) => {
                     self.rejected.remove(&path);
+                    self.admission.forget(&path);
                     self.rings.insert(path, ring);
                 }
+                Err(e) if is_fd_exhaustion(&e) => {
+                    self.admission.refuse(path, Refusal::FdLimit);
+                }
                 Err(e) => {
+                    self.admission.forget(&path);
                     let msg = format!("skipping ring file {}: {e}", path.display());
                     problems.push(msg.clone());
                     self.rejected.insert(path, (modified, msg));
@@ -178,6 +217,8 @@ impl Source {
             }
         }
         self.rejected.retain(|p, _| present.contains(p));
+        self.admission.retain(|p| present.contains(p));
+        self.admission_log.extend(self.admission.end_scan());
         problems
     }
 
@@ -297,8 +338,16 @@ impl Source {
         }
         for path in gone {
             if let Some(ring) = self.rings.remove(&path) {
-                // Already gone is fine: another sidecar or an operator removed it.
-                let _ = std::fs::remove_file(&path);
+                // Unlink by path only if the path still names the file that
+                // was mapped: a ring replaced under the same name (its
+                // writer renamed a new one over it) is another writer's.
+                // Already gone is fine: another sidecar or an operator
+                // removed it.
+                if still_names(&path, ring.consumer.metadata()) {
+                    let _ = std::fs::remove_file(&path);
+                } else {
+                    report.replaced.push(path.clone());
+                }
                 report.removed.push(RingReport {
                     stats: ring.consumer.stats(),
                     path,
@@ -334,6 +383,14 @@ impl Source {
     pub fn ring_count(&self) -> usize {
         self.rings.len()
     }
+}
+
+/// Whether `path` still names the file whose metadata (taken when it was
+/// opened) is `opened`: same device and inode. A path that is gone is not a
+/// different file: false, and nothing is removed.
+fn still_names(path: &Path, opened: &std::fs::Metadata) -> bool {
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|now| now.dev() == opened.dev() && now.ino() == opened.ino())
 }
 
 fn is_hidden(path: &Path) -> bool {

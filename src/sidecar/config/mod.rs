@@ -63,6 +63,9 @@ pub struct RingsConfig {
     /// Accept rings owned by these users (names or numeric ids) in addition to
     /// members of the ring directory's group and the sidecar's own user.
     pub allowed_users: Vec<String>,
+    /// Most rings open at once (each holds a file descriptor); rings found
+    /// beyond it wait and open as others go away.
+    pub max_open: usize,
 }
 
 /// `[spool]`
@@ -269,6 +272,7 @@ impl Default for RingsConfig {
             max_per_ring: 8192,
             idle_poll_ms: 20,
             allowed_users: Vec::new(),
+            max_open: 4096,
         }
     }
 }
@@ -403,6 +407,9 @@ impl Config {
         }
         if self.rings.max_per_ring == 0 {
             return Err(fault("rings.max_per_ring", "must be at least 1"));
+        }
+        if !(1..=1_000_000).contains(&self.rings.max_open) {
+            return Err(fault("rings.max_open", "must be between 1 and 1000000"));
         }
         if !(1..=1000).contains(&self.rings.idle_poll_ms) {
             return Err(fault("rings.idle_poll_ms", "must be between 1 and 1000"));

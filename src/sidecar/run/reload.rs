@@ -41,6 +41,7 @@ impl Sidecar {
         }
         self.sampler.reconfigure(&new.sampling);
         self.source.set_patience(new.patience());
+        self.source.set_max_open(super::max_open_rings(&new));
         match crate::sidecar::owners::ring_check(&new.rings.dir, &new.rings.allowed_users) {
             Ok(check) => self.source.set_check(check),
             Err(e) => log::warn!(error = e.as_str(); "rings.allowed_users not applied"),

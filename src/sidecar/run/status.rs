@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::sidecar::admission::Refused;
 use crate::sidecar::deliver::ExporterStats;
 use crate::sidecar::metrics::{Exposition, expose_sampler, expose_store_retention};
 use crate::sidecar::sample::SamplerStats;
@@ -20,6 +21,7 @@ use crate::sidecar::spool::SpoolStats;
 pub(super) struct Snapshot {
     pub rings: Vec<RingReport>,
     pub rings_removed: u64,
+    pub rings_refused: Refused,
     pub sampler: SamplerStats,
     pub spool: SpoolStats,
     pub spool_errors: u64,
@@ -136,6 +138,17 @@ impl Status {
             &[],
             s.rings.len() as f64,
         );
+        for (reason, n) in [
+            ("max_open", s.rings_refused.max_open),
+            ("fd_limit", s.rings_refused.fd_limit),
+        ] {
+            e.gauge(
+                "ringside_rings_refused",
+                "Ring files found but not open: rings.max_open reached, or out of file descriptors. Tried again at every scan.",
+                &[("reason", reason)],
+                n as f64,
+            );
+        }
         e.counter(
             "ringside_rings_removed_total",
             "Rings of exited writers drained and removed.",
