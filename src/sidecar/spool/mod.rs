@@ -136,6 +136,9 @@ pub struct RecoveryReport {
     pub unknown_files: u64,
 }
 
+/// How a segment file is synced (see `Spool::sync_file`).
+type SyncFile = Box<dyn FnMut(&File) -> io::Result<()> + Send>;
+
 /// The appending side of the spool, owned by the poll-loop thread.
 pub struct Spool {
     shared: Arc<Shared>,
@@ -143,6 +146,9 @@ pub struct Spool {
     active: ActiveSegment,
     /// Sealed segments written since the last [`Spool::sync`].
     unsynced: Vec<File>,
+    /// fdatasync of one segment: [`File::sync_data`]; the unit tests swap in
+    /// a failing one to check what a failed sync keeps.
+    sync_file: SyncFile,
     positions: HashMap<u64, u64>,
     /// Spans appended over the spool's whole life.
     next_span_seq: u64,
@@ -196,6 +202,7 @@ impl Spool {
             limits,
             active,
             unsynced: Vec::new(),
+            sync_file: Box::new(File::sync_data),
             positions: rec.positions,
             next_span_seq: rec.next_span_seq,
             report,

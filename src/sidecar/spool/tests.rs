@@ -133,3 +133,71 @@ proptest! {
         prop_assert!(format::parse(&buf).is_none());
     }
 }
+
+/// A failed fdatasync keeps every sealed segment it did not get through for
+/// the next sync, and that sync covers exactly those (and the active one).
+#[test]
+fn a_failed_sync_keeps_the_unsynced_segments_for_the_next_one() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::Mutex;
+
+    let dir = std::env::temp_dir().join(format!("ringside-spool-sync-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let limits = SpoolLimits {
+        max_bytes: 1 << 30,
+        segment_bytes: 64 << 10,
+    };
+    let mut spool = Spool::open(&dir, limits).unwrap();
+    // About 60 KiB per batch: every append past the first seals a segment.
+    for i in 0..4 {
+        spool.append(&sample_batch(240), Some((1, i + 1))).unwrap();
+    }
+    let sealed: Vec<u64> = spool
+        .unsynced
+        .iter()
+        .map(|f| f.metadata().unwrap().ino())
+        .collect();
+    assert_eq!(sealed.len(), 3, "three sealed segments wait for a sync");
+
+    // The disk fails on the second file.
+    let synced = Arc::new(Mutex::new(Vec::new()));
+    let seen = synced.clone();
+    spool.sync_file = Box::new(move |f| {
+        let mut seen = seen.lock().unwrap();
+        if seen.len() == 1 {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        seen.push(f.metadata()?.ino());
+        Ok(())
+    });
+    let err = spool.sync().expect_err("the injected failure");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    assert_eq!(*synced.lock().unwrap(), sealed[..1]);
+    let kept: Vec<u64> = spool
+        .unsynced
+        .iter()
+        .map(|f| f.metadata().unwrap().ino())
+        .collect();
+    assert_eq!(
+        kept,
+        sealed[1..],
+        "the failed one and those after it are kept"
+    );
+
+    // The disk is back: the next sync covers the kept segments, then the
+    // active one.
+    let synced = Arc::new(Mutex::new(Vec::new()));
+    let seen = synced.clone();
+    spool.sync_file = Box::new(move |f| {
+        seen.lock().unwrap().push(f.metadata()?.ino());
+        Ok(())
+    });
+    spool.sync().expect("sync");
+    let active = std::fs::metadata(segment_path(&dir, spool.active.seq))
+        .unwrap()
+        .ino();
+    assert_eq!(*synced.lock().unwrap(), [sealed[1], sealed[2], active]);
+    assert!(spool.unsynced.is_empty());
+    drop(spool);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -215,14 +215,15 @@ impl Spool {
     /// for the next call.
     pub fn sync(&mut self) -> io::Result<()> {
         let mut synced = 0;
+        let sync_file = &mut self.sync_file;
         let result = self.unsynced.iter().try_for_each(|file| {
-            file.sync_data()?;
+            sync_file(file)?;
             synced += 1;
             Ok::<(), io::Error>(())
         });
         self.unsynced.drain(..synced);
         result?;
-        self.active.file.sync_data()?;
+        (self.sync_file)(&self.active.file)?;
         File::open(&self.shared.dir)?.sync_all()
     }
 }
