@@ -10,6 +10,14 @@
 //! reports spans per second (`thrpt`) of this thread's CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`), so that other work on a shared machine does
 //! not count against it: "per core" throughput.
+//!
+//! `sidecar_fsync` prices the spool's fsync policy (`spool.sync_interval_ms`):
+//! the drain → spool path as the poll loop runs it, syncing the spool when
+//! the interval has passed since the last sync (`every_turn` is an interval
+//! of 0, a sync after every drain turn of up to 8192 spans; `never` leaves it
+//! to the page cache). Waiting for the disk is not CPU time, so this group
+//! measures wall time, with the spool in `target/tmp` (the build's disk, not a
+//! tmpfs where fsync costs nothing).
 
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
@@ -24,6 +32,7 @@ use ringside_agent::sidecar::config::SamplingConfig;
 use ringside_agent::sidecar::sample::Sampler;
 use ringside_agent::sidecar::source::Source;
 use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
+use std::time::{Duration, Instant};
 
 const SPANS: usize = 1 << 16;
 const BATCH: usize = 8192;
@@ -179,9 +188,63 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
     g.finish();
 }
 
+/// Drain → spool append, syncing as `spool.sync_interval_ms = interval`
+/// would (`None`: never); wall time.
+fn bench_fsync(c: &mut Criterion) {
+    let records: Vec<Record> = (0..SPANS as u64).map(storage_span).collect();
+    let mut g = c.benchmark_group("sidecar_fsync");
+    g.throughput(Throughput::Elements(SPANS as u64));
+    g.sample_size(20);
+    let policies = [
+        ("never", None),
+        ("every_turn", Some(Duration::ZERO)),
+        ("interval_10ms", Some(Duration::from_millis(10))),
+        ("interval_1000ms_default", Some(Duration::from_millis(1000))),
+    ];
+    for (name, interval) in policies {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let f = filled(&records);
+                    let spool_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                        .expect("temporary directory on the build's disk");
+                    (f, spool_dir)
+                },
+                |(mut f, spool_dir)| {
+                    let limits = SpoolLimits {
+                        max_bytes: 1 << 30,
+                        segment_bytes: 16 << 20,
+                    };
+                    let mut spool = Spool::open(spool_dir.path(), limits).expect("spool");
+                    let mut last_sync = Instant::now();
+                    let mut syncs = 0;
+                    let n = drain(&mut f, |batch| {
+                        spool
+                            .append(batch, Some((batch.resource.ring_id, 0)))
+                            .expect("append");
+                        if interval.is_some_and(|i| last_sync.elapsed() >= i) {
+                            spool.sync().expect("sync");
+                            last_sync = Instant::now();
+                            syncs += 1;
+                        }
+                    });
+                    assert_eq!(n, SPANS);
+                    if interval == Some(Duration::ZERO) {
+                        assert_eq!(syncs, SPANS / BATCH, "a sync per drain turn");
+                    }
+                    spool_dir
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(ThreadCpuTime);
     targets = bench
 }
-criterion_main!(benches);
+criterion_group!(fsync_benches, bench_fsync);
+criterion_main!(benches, fsync_benches);
