@@ -5,11 +5,12 @@
 use anyhow::Context;
 
 use super::{Delivery, Sidecar, resource_attributes};
-use crate::sidecar::config::Config;
+use crate::sidecar::config::{Config, ExporterConfig};
 
 impl Sidecar {
     /// Applies a new configuration (SIGHUP). Exporters restart when their
-    /// list, the batching or the retry settings changed; the ring directory, spool and metrics
+    /// list, the batching or the retry settings changed, or they read TLS
+    /// files (read again, so a rotated certificate takes effect); the ring directory, spool and metrics
     /// address keep their running values until a restart.
     pub(super) fn reload(&mut self) {
         let Some(reloader) = self.reloader.as_mut() else {
@@ -95,7 +96,45 @@ fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
     kept
 }
 
-/// The exporters must be restarted: their list or the batching changed.
+/// The exporters must be restarted: their list or the batching changed, or an
+/// OTLP exporter uses TLS files, which are read again (a rotated client
+/// certificate, a new CA bundle under the same name).
 fn exporters_changed(running: &Config, new: &Config) -> bool {
-    new.exporters != running.exporters || new.batch != running.batch || new.retry != running.retry
+    let reads_tls_files = new.exporters.iter().any(|e| {
+        matches!(e, ExporterConfig::Otlp(o) if o.tls_files() != crate::export::otlp::TlsFiles::default())
+    });
+    new.exporters != running.exporters
+        || new.batch != running.batch
+        || new.retry != running.retry
+        || reads_tls_files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sidecar::config::OtlpConfig;
+
+    fn with_otlp(otlp: OtlpConfig) -> Config {
+        Config {
+            exporters: vec![ExporterConfig::Otlp(otlp)],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn exporters_reading_tls_files_restart_on_every_reload() {
+        let plain = with_otlp(OtlpConfig {
+            endpoint: "https://collector:4318/v1/traces".into(),
+            ..OtlpConfig::default()
+        });
+        assert!(!exporters_changed(&plain, &plain.clone()));
+        let tls = with_otlp(OtlpConfig {
+            endpoint: "https://collector:4318/v1/traces".into(),
+            client_certificate: Some("/etc/ringside/client.pem".into()),
+            client_key: Some("/etc/ringside/client-key.pem".into()),
+            ..OtlpConfig::default()
+        });
+        // Same configuration, but the files may hold a rotated certificate.
+        assert!(exporters_changed(&tls, &tls.clone()));
+    }
 }
