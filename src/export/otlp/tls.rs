@@ -130,12 +130,36 @@ fn read_pem<T>(
     pem_items(&read_file(path, key)?, path, key, pick)
 }
 
-/// The bytes of the file at `path` (setting `key`).
+/// Largest TLS file read: a CA bundle of every public root is about 250 KB.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// The bytes of the regular file at `path` (setting `key`), at most
+/// [`MAX_FILE_BYTES`]: a device, a FIFO or a huge file is refused, not read
+/// forever.
 fn read_file(path: &Path, key: &'static str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError {
+    use std::io::Read;
+    let fault = |why: String| TlsError {
         key,
-        reason: format!("{}: cannot read: {e}", path.display()),
-    })
+        reason: format!("{}: {why}", path.display()),
+    };
+    let file = std::fs::File::open(path).map_err(|e| fault(format!("cannot read: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| fault(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(fault("is not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fault(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fault(format!(
+            "is larger than {} MiB: not a PEM file",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The items of `pem` (read from `path`, setting `key`) that `pick` keeps; at
@@ -210,4 +234,46 @@ pub fn explain_failure(e: &ureq::Error) -> Option<String> {
         ),
         other => format!("TLS failed: {other}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_are_not_small_regular_files_are_refused_with_the_path() {
+        let files = TlsFiles {
+            certificate: Some("/dev/zero".into()),
+            ..TlsFiles::default()
+        };
+        let err = files.load().expect_err("a device");
+        assert_eq!(err.key, "certificate");
+        assert!(
+            err.reason.contains("/dev/zero: is not a regular file"),
+            "{err}"
+        );
+
+        let dir = std::env::temp_dir().join(format!("ringside-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.pem");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        for (path, why) in [
+            (&big, "is larger than 4 MiB"),
+            (&empty, "holds no PEM certificate"),
+        ] {
+            let files = TlsFiles {
+                certificate: Some(path.clone()),
+                ..TlsFiles::default()
+            };
+            let err = files.load().expect_err(why);
+            assert!(err.reason.contains(why), "{err}");
+            assert!(err.reason.contains(&path.display().to_string()), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
