@@ -12,6 +12,8 @@
 //!
 //! Run: `cargo bench --bench c_abi`
 
+#[path = "support/ring_dir.rs"]
+mod ring_dir;
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
 use thread_cpu::thread_cpu_ns;
@@ -143,7 +145,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn c_vs_rust(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("ringside-bench-c-abi-{}", std::process::id()));
+    let dir = ring_dir::ring_base().join(format!("ringside-bench-c-abi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rust = Tracer::builder("bench-rust").dir(&dir).build();
     rust.open().unwrap();

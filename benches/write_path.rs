@@ -29,6 +29,8 @@
 //!
 //! Run: `cargo bench --bench write_path`
 
+#[path = "support/ring_dir.rs"]
+mod ring_dir;
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
 use thread_cpu::thread_cpu_ns;
@@ -72,7 +74,7 @@ impl Reporter for DiscardReports {
 fn ring_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("ringside-bench-")
-        .tempdir()
+        .tempdir_in(ring_dir::ring_base())
         .unwrap()
 }
 
