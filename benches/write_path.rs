@@ -5,7 +5,10 @@
 //! - `floor`: the design floor: two `rdtsc`, one `fetch_add` and a copy of one
 //!   248-byte record into a mapped 16 MiB buffer;
 //! - `opentelemetry_sdk`: the OpenTelemetry Rust SDK, `BatchSpanProcessor`, an
-//!   exporter that discards;
+//!   exporter that discards; timed on the calling thread and, since the
+//!   processor works on a thread of its own, also in process CPU time over the
+//!   round and a flush (ringside and fastrace are timed on the calling thread
+//!   only; ringside's reader is another process, measured by `--bench sidecar`);
 //! - `fastrace`: children of one request (`LocalSpan` under a root), two
 //!   properties, a reporter that discards.
 //!
@@ -33,7 +36,7 @@
 mod ring_dir;
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
-use thread_cpu::thread_cpu_ns;
+use thread_cpu::{process_cpu_ns, thread_cpu_ns};
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -193,7 +196,7 @@ fn one_thread() {
     };
 
     let dropped_before = tracer.stats().unwrap().dropped;
-    let mut m: [Vec<f64>; 6] = Default::default();
+    let mut m: [Vec<f64>; 7] = Default::default();
     for _ in 0..ROUNDS {
         m[0].push(steady(
             ROUND,
@@ -206,7 +209,12 @@ fn one_thread() {
         m[2].push(per_call(ROUND, || ringside_span(&tracer)));
         assert_eq!(drain(&mut consumer), u64::from(ROUND));
         m[3].push(per_call(ROUND, &mut floor_bulk));
+        // The SDK also spends CPU on its export thread: the process's CPU
+        // time over the round and a flush counts it.
+        let p0 = process_cpu_ns();
         m[4].push(per_call(ROUND, otel_span));
+        let _ = provider.force_flush();
+        m[6].push((process_cpu_ns() - p0) as f64 / f64::from(ROUND));
         m[5].push(fastrace_round(ROUND));
     }
     assert_eq!(
@@ -216,7 +224,7 @@ fn one_thread() {
     );
     let _ = provider.shutdown();
     fastrace::flush();
-    let [r, f, rb, fb, o, ft] = m.map(|mut v| median(&mut v));
+    let [r, f, rb, fb, o, ft, op] = m.map(|mut v| median(&mut v));
     println!(
         "one span, CPU ns (median of {ROUNDS} interleaved rounds of {ROUND}):\n  \
          ringside, steady  {r:7.1}\n  \
@@ -224,11 +232,13 @@ fn one_thread() {
          ringside, bulk    {rb:7.1}\n  \
          floor, bulk       {fb:7.1}   ringside/floor {:.2}\n  \
          opentelemetry_sdk {o:7.1}   otel/ringside {:.1} (steady), {:.1} (bulk)\n  \
+         opentelemetry_sdk {op:7.1}   with its export thread (process CPU): otel/ringside {:.1} (steady)\n  \
          fastrace          {ft:7.1}   fastrace/ringside {:.1} (steady), {:.1} (bulk)",
         r / f,
         rb / fb,
         o / r,
         o / rb,
+        op / r,
         ft / r,
         ft / rb,
     );
