@@ -7,7 +7,6 @@
 
 mod common;
 mod fake_otlp;
-mod scrape;
 #[path = "common/roles.rs"]
 mod writer_roles;
 

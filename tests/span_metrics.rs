@@ -4,12 +4,9 @@
 //! received.
 
 mod common;
-mod scrape;
 mod span_metrics_support;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
@@ -20,26 +17,6 @@ fn role_ops_writer() {
     if role().as_deref() == Some("ops_writer") {
         ops_writer();
     }
-}
-
-/// `/metrics` asking for OpenMetrics; returns the content type and page.
-fn openmetrics_page(addr: &str) -> (String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let kind = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Type: "))
-        .unwrap_or("")
-        .to_string();
-    (kind, body.to_string())
 }
 
 fn calls(samples: &[Sample], name: &str, status: &str) -> f64 {
@@ -155,7 +132,12 @@ fn span_metrics_are_exact_at_ratio_one_percent_and_exemplars_point_at_exported_s
     assert!(text.iter().all(|s| s.exemplar.is_none()));
 
     // OpenMetrics, by the OpenMetrics parser, with exemplars.
-    let (kind, om) = openmetrics_page(&addr);
+    let openmetrics = scrape::get(
+        &addr,
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+    );
+    let (kind, om) = (openmetrics.content_type, openmetrics.body);
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
     let samples = parse(&om, "openmetrics");
     assert_eq!(

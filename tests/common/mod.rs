@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod chunk_server;
+pub mod scrape;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
