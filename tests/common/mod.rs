@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod chunk_server;
+pub mod otlp_sidecar;
 pub mod scrape;
 
 use std::collections::HashMap;
