@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod chunk_server;
+pub mod jsonl_sidecar;
 pub mod otlp_sidecar;
 pub mod scrape;
 
