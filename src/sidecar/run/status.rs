@@ -107,9 +107,9 @@ impl Status {
             );
             e.counter(
                 "ringside_ring_dropped_total",
-                "Records refused because the ring was full, or committed after the reader abandoned them.",
+                "Records refused because the ring was full.",
                 &labels,
-                st.dropped + st.late,
+                st.dropped,
             );
             e.counter(
                 "ringside_ring_abandoned_total",
