@@ -7,8 +7,8 @@
 //! same with the span metrics stage around the sampler as `ringside run`
 //! does: every span counted before sampling, kept spans offered as exemplars
 //! — `drain_span_metrics` (default configuration), `drain_span_metrics_dim`
-//! (with `storage.node` as an extra dimension, which has to decode each
-//! record's attributes). The
+//! (with `storage.node` as an extra dimension, looked up in each record's
+//! attributes). The
 //! stage's cost per span is the difference; the budget is 15 % of the
 //! drain. Criterion reports spans per second of this thread's CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`), so other work on a shared machine does not
