@@ -32,14 +32,11 @@ const DROPPED: &[&str] = &[
 fn metrics_count_rings_sampling_and_exports() {
     let tmp = TempDir::new("metrics");
     let (rings, spool, out, log) = layout(&tmp);
-    let mut sidecar = start_sidecar(
-        &rings,
-        &spool,
-        &out,
-        &log,
-        &["--metrics-listen", "127.0.0.1:0", "--sample-ratio", "0.5"],
+    let (mut sidecar, addr) = scrape::start_sidecar_with_metrics(
+        (&rings, &spool, &out, &log),
+        &["--sample-ratio", "0.5"],
+        &[],
     );
-    let addr = scrape::metrics_addr(&log);
     let health = scrape::get(&addr, "/healthz", None);
     assert_eq!(health.status, 200, "healthz: {}", health.body);
 

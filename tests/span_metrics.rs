@@ -41,22 +41,12 @@ fn bucket(samples: &[Sample], name: &str, le: &str) -> f64 {
 fn span_metrics_are_exact_at_ratio_one_percent_and_exemplars_point_at_exported_spans() {
     let tmp = TempDir::new("span-metrics");
     let (rings, spool, out, log) = layout(&tmp);
-    let mut sidecar = start_sidecar(
-        &rings,
-        &spool,
-        &out,
-        &log,
-        &["--metrics-listen", "127.0.0.1:0", "--sample-ratio", "0.01"],
+    let (mut sidecar, addr) = scrape::start_sidecar_with_metrics(
+        (&rings, &spool, &out, &log),
+        &["--sample-ratio", "0.01"],
+        &[],
     );
-    let addr = scrape::metrics_addr(&log);
-    let mut w = spawn_role(
-        "role_ops_writer",
-        "ops_writer",
-        &[("RINGSIDE_DIR", rings.display().to_string())],
-    );
-    let lines = child_lines(&mut w);
-    assert!(w.wait(Duration::from_secs(120)).success());
-    let (written, dropped) = writer_stats(&lines);
+    let (written, dropped) = run_ops_writer("role_ops_writer", &rings);
     assert_eq!(
         (written, dropped),
         (FAST + SLOW, 0),

@@ -1,7 +1,8 @@
 //! The storage spans the sidecar benches encode and drain (a data node's
 //! writes: remote parent, five attributes) and a ring filled with them for a
 //! sidecar source. Included by the benches with
-//! `#[path = "support/storage_spans.rs"] mod storage_spans;`.
+//! `#[path = "support/storage_spans.rs"] mod storage_spans;` (and by
+//! tests/sidecar_cpu.rs).
 #![allow(dead_code)]
 
 use ringside::record::{Record, SpanKind, Value};

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Proc, TempDir, scrape, start_sidecar_env};
+use super::{Proc, TempDir, scrape};
 
 /// A port on 127.0.0.1 that was free a moment ago, for a receiver that starts
 /// after the sidecar.
@@ -13,17 +13,13 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Where the sidecar reads and writes: the ring directory, the spool
-/// directory, the JSONL output and the log (see [`super::layout`]).
-pub type Layout<'a> = (&'a Path, &'a Path, &'a Path, &'a Path);
-
 /// Writes `<tmp>/ringside.toml` with `settings` (TOML tables) and one OTLP
 /// exporter to `endpoint` with a 2 s request timeout, then starts `ringside
-/// run` with it on `layout`, metrics on 127.0.0.1:0 and the extra environment
+/// run` with it on those paths, metrics on 127.0.0.1:0 and the extra environment
 /// `env`. Returns the sidecar and its metrics address, once it serves.
 pub fn start(
     tmp: &TempDir,
-    (rings, spool, out, log): Layout<'_>,
+    (rings, spool, out, log): (&Path, &Path, &Path, &Path),
     settings: &str,
     endpoint: &str,
     env: &[(&str, &str)],
@@ -36,20 +32,11 @@ pub fn start(
         ),
     )
     .unwrap();
-    let sidecar = start_sidecar_env(
-        rings,
-        spool,
-        out,
-        log,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
+    scrape::start_sidecar_with_metrics(
+        (rings, spool, out, log),
+        &["--config", config.to_str().unwrap()],
         env,
-    );
-    (sidecar, scrape::metrics_addr(log))
+    )
 }
 
 /// The value of the OTLP exporter's sample (`exporter="otlp"`) whose name and

@@ -6,6 +6,22 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
+use super::{Proc, start_sidecar_env};
+
+/// Starts `ringside run` as [`start_sidecar_env`] does, with `extra`
+/// arguments, the environment `env` and metrics on 127.0.0.1:0; returns the
+/// sidecar and its metrics address, once it serves.
+pub fn start_sidecar_with_metrics(
+    (rings, spool, out, log): (&Path, &Path, &Path, &Path),
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Proc, String) {
+    let mut args = extra.to_vec();
+    args.extend(["--metrics-listen", "127.0.0.1:0"]);
+    let sidecar = start_sidecar_env(rings, spool, out, log, &args, env);
+    (sidecar, metrics_addr(log))
+}
+
 /// The metrics address the sidecar logged (`metrics endpoint up listen=...`),
 /// once it has; started with `--metrics-listen 127.0.0.1:0`.
 pub fn metrics_addr(log: &Path) -> String {
