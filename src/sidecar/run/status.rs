@@ -113,7 +113,7 @@ impl Status {
             );
             e.counter(
                 "ringside_ring_abandoned_total",
-                "Slots of writers that died or stalled mid-record, reclaimed by the sidecar.",
+                "Slots of writers that died mid-record, reclaimed by the sidecar.",
                 &labels,
                 st.abandoned,
             );
