@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use crate::batch::{Resource, SpanBatch};
 use ringside::clock::TickConverter;
@@ -81,7 +81,6 @@ pub struct Source {
     host: String,
     attributes: Vec<(String, String)>,
     check: Option<RingCheck>,
-    patience: Duration,
     buf: Vec<Record>,
     last_scan: Option<Instant>,
 }
@@ -97,7 +96,6 @@ impl Source {
             host: host_name(),
             attributes,
             check: None,
-            patience: ringside::ring::DEFAULT_PATIENCE,
             buf: Vec::with_capacity(DEFAULT_MAX_PER_RING),
             last_scan: None,
         }
@@ -106,14 +104,6 @@ impl Source {
     /// Adds a check run on each new ring file before it is opened.
     pub fn set_check(&mut self, check: RingCheck) {
         self.check = Some(check);
-    }
-
-    /// How long to wait for a live writer's uncommitted record.
-    pub fn set_patience(&mut self, patience: Duration) {
-        self.patience = patience;
-        for r in self.rings.values_mut() {
-            r.consumer.set_patience(patience);
-        }
     }
 
     /// Replaces the extra resource attributes (configuration reload); applies to
@@ -195,7 +185,6 @@ impl Source {
             // Checked again on the opened file: it may have been swapped since.
             check(path, consumer.metadata())?;
         }
-        consumer.set_patience(self.patience);
         let id = *consumer.identity();
         if let Some(pos) = resume(id.ring_id) {
             consumer.skip_to(pos);

@@ -40,13 +40,13 @@ impl Sidecar {
             }
         }
         self.sampler.reconfigure(&new.sampling);
-        self.source.set_patience(new.patience());
         match crate::sidecar::owners::ring_check(&new.rings.dir, &new.rings.allowed_users) {
             Ok(check) => self.source.set_check(check),
             Err(e) => log::warn!(error = e.as_str(); "rings.allowed_users not applied"),
         }
         self.source.set_attributes(resource_attributes(&new));
         crate::sidecar::logging::init(&new.log.level);
+        crate::sidecar::config::warn_ignored_keys(&new);
         self.config = new;
         log::info!(exporters = self.config.exporters.len(); "configuration reloaded");
         self.supervisor.ready("configuration reloaded");
