@@ -13,6 +13,8 @@
 //!
 //! Run: `cargo bench -p ringside-tracing --bench layer`
 
+#[path = "../../benches/support/ring_dir.rs"]
+mod ring_dir;
 #[path = "../../benches/support/ring_reader.rs"]
 mod ring_reader;
 
@@ -62,7 +64,7 @@ fn span_with_event() {
 }
 
 fn layers(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("ringside-tracing-bench-{}", std::process::id()));
+    let dir = ring_dir::ring_base().join(format!("ringside-tracing-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tracer = Tracer::builder("bench").dir(&dir).build();
     tracer.open().unwrap();

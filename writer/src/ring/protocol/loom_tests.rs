@@ -26,7 +26,6 @@ use bytemuck::Zeroable;
 use loom::sync::Arc;
 use loom::thread;
 
-
 /// Runs `f` under `loom::model` and checks that loom explored at least
 /// `at_least` interleavings (the count is printed): a model that loom runs
 /// once, because nothing in it is a scheduling point, proves nothing.
