@@ -12,40 +12,25 @@
 //!
 //! Run: `cargo bench --bench c_abi`
 
+#[path = "support/ring_dir.rs"]
+mod ring_dir;
+#[path = "support/ring_reader.rs"]
+mod ring_reader;
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
+use ring_reader::drain;
 use thread_cpu::thread_cpu_ns;
 
 use std::ffi::c_char;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
 use ringside::ffi::*;
 use ringside::record::RecordView;
 use ringside::ring::Consumer;
 use ringside::trace::Tracer;
-
-/// Drains `path` until `stop`, as the sidecar would (without the spool).
-fn drain(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let mut c = Consumer::open(&path).unwrap();
-        let mut buf = Vec::with_capacity(8192);
-        let mut total = 0;
-        while !stop.load(Ordering::Relaxed) {
-            buf.clear();
-            let d = c.read(8192, &mut buf);
-            total += d.records as u64;
-            c.release(c.read_position());
-            if d.records == 0 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        total
-    })
-}
 
 /// The C ABI entry points, as a C program sees them: opaque calls.
 struct CAbi {
@@ -143,7 +128,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn c_vs_rust(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("ringside-bench-c-abi-{}", std::process::id()));
+    let dir = ring_dir::ring_base().join(format!("ringside-bench-c-abi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rust = Tracer::builder("bench-rust").dir(&dir).build();
     rust.open().unwrap();

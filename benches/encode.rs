@@ -5,36 +5,23 @@
 //! JSON. Criterion reports spans per second (`thrpt`); the encoded sizes
 //! (plain and gzip, as the OTLP/HTTP exporter sends them) are printed first.
 
+#[path = "support/storage_spans.rs"]
+mod storage_spans;
+
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use ringside::record::{Record, SpanKind, Value};
+use ringside::record::Record;
 use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::export::otlp::{encode_json, encode_proto};
 
 const SPANS: usize = 8192;
 
 fn storage_span(i: u64) -> Record {
-    let mut r = Record::new("storage.data.write");
-    r.trace_id = [0x5a; 16];
-    r.trace_id[..8].copy_from_slice(&(i / 16).to_le_bytes());
-    r.span_id = (i + 1).to_le_bytes();
-    r.parent_span_id = (i / 16 + 1_000_000).to_le_bytes();
-    r.flags = Record::FLAG_PARENT_REMOTE;
-    r.trace_flags = 1;
-    r.kind = SpanKind::Server as u8;
-    r.start = 1_764_000_000_000_000_000 + i * 10_000;
-    r.end = r.start + 180_000 + i % 977;
-    let path = format!("/vol/data-07/chunks/{:04x}/{:016x}.chk", i % 4096, i * 7919);
-    r.push_attr("storage.path", Value::Str(&path));
-    r.push_attr("storage.size", Value::I64(4096 * (1 + (i % 256) as i64)));
-    r.push_attr("storage.op", Value::Str("write"));
-    r.push_attr("storage.node", Value::Str("data-node-17"));
-    r.push_attr("client.id", Value::I64(10_000 + (i % 64) as i64));
-    assert_eq!(r.dropped_attrs, 0, "the sample span must fit whole");
-    r
+    let start = 1_764_000_000_000_000_000 + i * 10_000;
+    storage_spans::storage_span(i, "storage.data.write", start, 180_000 + i % 977)
 }
 
 fn batch() -> Vec<SpanBatch> {

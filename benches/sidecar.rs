@@ -19,18 +19,19 @@
 //! measures wall time, with the spool in `target/tmp` (the build's disk, not a
 //! tmpfs where fsync costs nothing).
 
+#[path = "support/storage_spans.rs"]
+mod storage_spans;
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
+use storage_spans::{FilledRing, filled_ring};
 use thread_cpu::ThreadCpuTime;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ringside::record::{Record, SpanKind, Value};
-use ringside::ring::Ring;
+use ringside::record::Record;
 use ringside_agent::batch::SpanBatch;
 use ringside_agent::export::otlp::{encode_json, encode_proto};
 use ringside_agent::sidecar::config::SamplingConfig;
 use ringside_agent::sidecar::sample::Sampler;
-use ringside_agent::sidecar::source::Source;
 use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 use std::time::{Duration, Instant};
 
@@ -38,46 +39,19 @@ const SPANS: usize = 1 << 16;
 const BATCH: usize = 8192;
 
 fn storage_span(i: u64) -> Record {
-    let mut r = Record::new("storage.data.write");
-    r.trace_id = [0x5a; 16];
-    r.trace_id[..8].copy_from_slice(&(i / 16).to_le_bytes());
-    r.span_id = (i + 1).to_le_bytes();
-    r.parent_span_id = (i / 16 + 1_000_000).to_le_bytes();
-    r.flags = Record::FLAG_PARENT_REMOTE;
-    r.trace_flags = 1;
-    r.kind = SpanKind::Server as u8;
-    r.start = ringside::clock::now();
-    r.end = r.start + 180_000 + i % 977;
-    let path = format!("/vol/data-07/chunks/{:04x}/{:016x}.chk", i % 4096, i * 7919);
-    r.push_attr("storage.path", Value::Str(&path));
-    r.push_attr("storage.size", Value::I64(4096 * (1 + (i % 256) as i64)));
-    r.push_attr("storage.op", Value::Str("write"));
-    r.push_attr("storage.node", Value::Str("data-node-17"));
-    r.push_attr("client.id", Value::I64(10_000 + (i % 64) as i64));
-    r
+    let start = ringside::clock::now();
+    storage_spans::storage_span(i, "storage.data.write", start, 180_000 + i % 977)
 }
 
-/// A ring directory holding one full ring, the writer that keeps it alive,
-/// and a sidecar source that has found it (set-up cost, not timed).
+/// A ring full of spans with a source that has found it, and a sampler.
 struct Filled {
-    _dir: tempfile::TempDir,
-    _ring: Ring,
-    source: Source,
+    ring: FilledRing,
     sampler: Sampler,
 }
 
 fn filled(records: &[Record]) -> Filled {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let ring = Ring::create(dir.path(), "data-node", SPANS).expect("ring");
-    for r in records {
-        ring.push(r).expect("ring has room");
-    }
-    let mut source = Source::new(dir.path(), Vec::new());
-    source.scan(|_| None);
     Filled {
-        _dir: dir,
-        _ring: ring,
-        source,
+        ring: filled_ring(records),
         sampler: Sampler::new(&SamplingConfig::default()),
     }
 }
@@ -85,7 +59,7 @@ fn filled(records: &[Record]) -> Filled {
 /// Drains every span of the ring in batches of [`BATCH`], samples them and
 /// hands each batch to `stage`; returns the spans drained.
 fn drain(filled: &mut Filled, mut stage: impl FnMut(&SpanBatch)) -> usize {
-    let (source, sampler) = (&mut filled.source, &mut filled.sampler);
+    let (source, sampler) = (&mut filled.ring.source, &mut filled.sampler);
     let mut total = 0;
     loop {
         let report = source.drain(BATCH, |batch, _, _| {

@@ -7,24 +7,25 @@
 //! same with the span metrics stage around the sampler as `ringside run`
 //! does: every span counted before sampling, kept spans offered as exemplars
 //! — `drain_span_metrics` (default configuration), `drain_span_metrics_dim`
-//! (with `storage.node` as an extra dimension, which has to decode each
-//! record's attributes). The
+//! (with `storage.node` as an extra dimension, looked up in each record's
+//! attributes). The
 //! stage's cost per span is the difference; the budget is 15 % of the
 //! drain. Criterion reports spans per second of this thread's CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`), so other work on a shared machine does not
 //! count against it.
 
+#[path = "support/storage_spans.rs"]
+mod storage_spans;
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
+use storage_spans::{FilledRing, filled_ring};
 use thread_cpu::ThreadCpuTime;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ringside::record::{Record, SpanKind, StatusCode, Value};
-use ringside::ring::Ring;
+use ringside::record::{Record, StatusCode};
 use ringside_agent::batch::SpanBatch;
 use ringside_agent::sidecar::config::SamplingConfig;
 use ringside_agent::sidecar::sample::Sampler;
-use ringside_agent::sidecar::source::Source;
 use ringside_agent::sidecar::span_metrics::{SpanMetrics, SpanMetricsConfig};
 
 const SPANS: usize = 1 << 16;
@@ -38,46 +39,24 @@ const NAMES: [&str; 4] = [
 
 fn storage_span(i: u64) -> Record {
     let name = format!("{}-{}", NAMES[(i % 4) as usize], (i / 4) % 8);
-    let mut r = Record::new(&name);
-    r.trace_id = [0x5a; 16];
-    r.trace_id[..8].copy_from_slice(&(i / 16).to_le_bytes());
-    r.span_id = (i + 1).to_le_bytes();
-    r.parent_span_id = (i / 16 + 1_000_000).to_le_bytes();
-    r.flags = Record::FLAG_PARENT_REMOTE;
-    r.trace_flags = 1;
-    r.kind = SpanKind::Server as u8;
-    r.start = ringside::clock::now();
-    r.end = r.start + 180_000 + (i * 7919) % 5_000_000;
-    let path = format!("/vol/data-07/chunks/{:04x}/{:016x}.chk", i % 4096, i * 7919);
-    r.push_attr("storage.path", Value::Str(&path));
-    r.push_attr("storage.size", Value::I64(4096 * (1 + (i % 256) as i64)));
-    r.push_attr("storage.op", Value::Str("write"));
-    r.push_attr("storage.node", Value::Str("data-node-17"));
-    r.push_attr("client.id", Value::I64(10_000 + (i % 64) as i64));
+    let start = ringside::clock::now();
+    let duration = 180_000 + (i * 7919) % 5_000_000;
+    let mut r = storage_spans::storage_span(i, &name, start, duration);
     if (i / 32) % 16 == 0 {
         r.set_status(StatusCode::Error, "EIO");
     }
     r
 }
 
-/// A ring directory holding one full ring, the writer that keeps it alive,
-/// a source that has found it, a sampler and a fresh stage (not timed).
+/// A ring full of spans with a source that has found it, a sampler and a
+/// fresh stage (not timed).
 struct Filled {
-    _dir: tempfile::TempDir,
-    _ring: Ring,
-    source: Source,
+    ring: FilledRing,
     sampler: Sampler,
     stage: SpanMetrics,
 }
 
 fn filled(records: &[Record], ratio: f64, dimension: bool) -> Filled {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let ring = Ring::create(dir.path(), "data-node", SPANS).expect("ring");
-    for r in records {
-        ring.push(r).expect("ring has room");
-    }
-    let mut source = Source::new(dir.path(), Vec::new());
-    source.scan(|_| None);
     let config = SpanMetricsConfig {
         dimensions: if dimension {
             vec!["storage.node".into()]
@@ -87,9 +66,7 @@ fn filled(records: &[Record], ratio: f64, dimension: bool) -> Filled {
         ..SpanMetricsConfig::default()
     };
     Filled {
-        _dir: dir,
-        _ring: ring,
-        source,
+        ring: filled_ring(records),
         sampler: Sampler::new(&SamplingConfig {
             ratio,
             ..SamplingConfig::default()
@@ -101,7 +78,7 @@ fn filled(records: &[Record], ratio: f64, dimension: bool) -> Filled {
 /// Drains every span in batches of [`BATCH`] and samples them, with or
 /// without the stage; returns the spans drained.
 fn drain(f: &mut Filled, metrics: bool) -> usize {
-    let (source, sampler, stage) = (&mut f.source, &mut f.sampler, &mut f.stage);
+    let (source, sampler, stage) = (&mut f.ring.source, &mut f.sampler, &mut f.stage);
     let mut total = 0;
     loop {
         let report = source.drain(BATCH, |batch: &mut SpanBatch, _, _| {

@@ -5,14 +5,26 @@
 //! - `floor`: the design floor: two `rdtsc`, one `fetch_add` and a copy of one
 //!   248-byte record into a mapped 16 MiB buffer;
 //! - `opentelemetry_sdk`: the OpenTelemetry Rust SDK, `BatchSpanProcessor`, an
-//!   exporter that discards;
+//!   exporter that discards; timed on the calling thread and, since the
+//!   processor works on a thread of its own, also in process CPU time over the
+//!   round and a flush (ringside and fastrace are timed on the calling thread
+//!   only; ringside's reader is another process, measured by `--bench sidecar`);
 //! - `fastrace`: children of one request (`LocalSpan` under a root), two
 //!   properties, a reporter that discards.
 //!
-//! Each is timed in interleaved rounds of 50 000 spans (the rings are drained
-//! between rounds, untimed, so no span is dropped and every one is copied), in
-//! CPU time of the calling thread; the medians and ratios come from the same
-//! run. Then 1, 2 and 4 writer
+//! Each is timed in interleaved rounds of 50 000 spans, in CPU time of the
+//! calling thread; the medians and ratios come from the same run. ringside and
+//! the floor are timed twice:
+//!
+//! - steady: the ring is drained (untimed) every 1 000 spans, as a sidecar
+//!   keeps up with a writer, so a writer stays in its own lane (1 024 slots,
+//!   256 KiB) and the floor copies into a buffer of one lane's size: both write
+//!   memory the cache holds. This is the case the write path is designed for.
+//! - bulk: 50 000 spans between drains, 12.8 MB of slots (the floor into a
+//!   16 MiB buffer): every slot line is a cache miss, so both measure how fast
+//!   this machine's memory takes stores more than the code.
+//!
+//! Then 1, 2 and 4 writer
 //! threads at once (per-span CPU time of each thread, so that four threads on
 //! two cores are not charged for waiting their turn), and the in-situ case:
 //! requests of 10 spans with a 4 MiB memory sweep between requests, per-span
@@ -20,9 +32,11 @@
 //!
 //! Run: `cargo bench --bench write_path`
 
+#[path = "support/ring_dir.rs"]
+mod ring_dir;
 #[path = "support/thread_cpu.rs"]
 mod thread_cpu;
-use thread_cpu::thread_cpu_ns;
+use thread_cpu::{process_cpu_ns, thread_cpu_ns};
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +53,8 @@ use ringside::trace::Tracer;
 
 const ROUND: u32 = 50_000;
 const ROUNDS: usize = 15;
+/// Spans between two drains in the steady case: fewer than one lane holds.
+const LANE_SPANS: u32 = 1_000;
 
 #[derive(Debug)]
 struct Discard;
@@ -61,7 +77,7 @@ impl Reporter for DiscardReports {
 fn ring_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("ringside-bench-")
-        .tempdir()
+        .tempdir_in(ring_dir::ring_base())
         .unwrap()
 }
 
@@ -100,6 +116,17 @@ fn per_call(n: u32, mut f: impl FnMut()) -> f64 {
     (thread_cpu_ns() - t) as f64 / f64::from(n)
 }
 
+/// Like [`per_call`], timed in chunks of [`LANE_SPANS`] calls with `between`
+/// (untimed) after each chunk.
+fn steady(n: u32, mut f: impl FnMut(), mut between: impl FnMut()) -> f64 {
+    let mut spent = 0.0;
+    for _ in 0..n / LANE_SPANS {
+        spent += per_call(LANE_SPANS, &mut f) * f64::from(LANE_SPANS);
+        between();
+    }
+    spent / f64::from(n)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -118,19 +145,24 @@ fn one_thread() {
     assert_eq!((v.name(), v.attrs().count()), ("storage.read", 2));
     consumer.release(consumer.read_position());
 
-    // The floor, into mapped memory as large as the ring's slots.
-    let slots = 1usize << 16;
-    let mut map = memmap2::MmapMut::map_anon(slots * 256).unwrap();
-    let pos = AtomicU64::new(0);
-    let rec = Record::new("storage.read");
-    let mut floor = || {
-        let start = ringside::clock::now();
-        let p = pos.fetch_add(1, Ordering::Relaxed) as usize % slots;
-        let mut r = *black_box(&rec);
-        r.start = start;
-        r.end = ringside::clock::now();
-        map[p * 256 + 8..p * 256 + 256].copy_from_slice(bytemuck::bytes_of(&r));
+    // The floor, into mapped memory: one lane's slots (steady) or the whole
+    // ring's (bulk).
+    let floor_of = |slots: usize| {
+        let mut map = memmap2::MmapMut::map_anon(slots * 256).unwrap();
+        map.fill(1); // fault the pages in, as a ring's are after its first lap
+        let pos = AtomicU64::new(0);
+        let rec = Record::new("storage.read");
+        move || {
+            let start = ringside::clock::now();
+            let p = pos.fetch_add(1, Ordering::Relaxed) as usize % slots;
+            let mut r = *black_box(&rec);
+            r.start = start;
+            r.end = ringside::clock::now();
+            map[p * 256 + 8..p * 256 + 256].copy_from_slice(bytemuck::bytes_of(&r));
+        }
     };
+    let mut floor_steady = floor_of(LANE_SPANS as usize + 24);
+    let mut floor_bulk = floor_of(1 << 16);
 
     let provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(Discard).build())
@@ -164,13 +196,26 @@ fn one_thread() {
     };
 
     let dropped_before = tracer.stats().unwrap().dropped;
-    let (mut r, mut f, mut o, mut ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut m: [Vec<f64>; 7] = Default::default();
     for _ in 0..ROUNDS {
-        r.push(per_call(ROUND, || ringside_span(&tracer)));
+        m[0].push(steady(
+            ROUND,
+            || ringside_span(&tracer),
+            || {
+                assert_eq!(drain(&mut consumer), u64::from(LANE_SPANS));
+            },
+        ));
+        m[1].push(per_call(ROUND, &mut floor_steady));
+        m[2].push(per_call(ROUND, || ringside_span(&tracer)));
         assert_eq!(drain(&mut consumer), u64::from(ROUND));
-        f.push(per_call(ROUND, &mut floor));
-        o.push(per_call(ROUND, otel_span));
-        ft.push(fastrace_round(ROUND));
+        m[3].push(per_call(ROUND, &mut floor_bulk));
+        // The SDK also spends CPU on its export thread: the process's CPU
+        // time over the round and a flush counts it.
+        let p0 = process_cpu_ns();
+        m[4].push(per_call(ROUND, otel_span));
+        let _ = provider.force_flush();
+        m[6].push((process_cpu_ns() - p0) as f64 / f64::from(ROUND));
+        m[5].push(fastrace_round(ROUND));
     }
     assert_eq!(
         tracer.stats().unwrap().dropped,
@@ -179,21 +224,23 @@ fn one_thread() {
     );
     let _ = provider.shutdown();
     fastrace::flush();
-    let (r, f, o, ft) = (
-        median(&mut r),
-        median(&mut f),
-        median(&mut o),
-        median(&mut ft),
-    );
+    let [r, f, rb, fb, o, ft, op] = m.map(|mut v| median(&mut v));
     println!(
         "one span, CPU ns (median of {ROUNDS} interleaved rounds of {ROUND}):\n  \
-         ringside          {r:7.1}\n  \
-         floor             {f:7.1}   ringside/floor {:.2}\n  \
-         opentelemetry_sdk {o:7.1}   otel/ringside {:.1}\n  \
-         fastrace          {ft:7.1}   fastrace/ringside {:.1}",
+         ringside, steady  {r:7.1}\n  \
+         floor, steady     {f:7.1}   ringside/floor {:.2}\n  \
+         ringside, bulk    {rb:7.1}\n  \
+         floor, bulk       {fb:7.1}   ringside/floor {:.2}\n  \
+         opentelemetry_sdk {o:7.1}   otel/ringside {:.1} (steady), {:.1} (bulk)\n  \
+         opentelemetry_sdk {op:7.1}   with its export thread (process CPU): otel/ringside {:.1} (steady)\n  \
+         fastrace          {ft:7.1}   fastrace/ringside {:.1} (steady), {:.1} (bulk)",
         r / f,
+        rb / fb,
         o / r,
-        ft / r
+        o / rb,
+        op / r,
+        ft / r,
+        ft / rb,
     );
 }
 

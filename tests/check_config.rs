@@ -81,6 +81,19 @@ fn valid_config_prints_the_effective_settings() {
 }
 
 #[test]
+fn a_key_without_effect_is_valid_and_marked_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "old.toml", "[rings]\npatience_ms = 500\n");
+    let out = check(&file, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("rings.patience_ms = 500 (ignored: no effect since ring layout 2"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn bad_configs_exit_2_naming_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     let otlp = "[[exporters]]\nkind = \"otlp\"\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\n";

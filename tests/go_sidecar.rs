@@ -12,10 +12,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use c_support::{prefix, root, text};
-use common::{TempDir, chunk_server, layout, read_jsonl, start_sidecar, wait_for};
+use common::jsonl_sidecar::JsonlSidecar;
+use common::{TempDir, chunk_server};
 
 /// `go` in go/ringside, finding the C library through pkg-config, with an
 /// rpath to it, caches under target/ and no module downloads.
@@ -57,12 +57,11 @@ fn go_spans_reach_the_exporter_through_the_sidecar() {
     let tmp = TempDir::new("go-sidecar");
     let exe: PathBuf = tmp.join("storaged");
     run_go(&["build", "-o", exe.to_str().unwrap(), "./examples/storaged"]);
-    let (rings, spool, out, log) = layout(&tmp);
-    let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
+    let sidecar = JsonlSidecar::start(&tmp);
 
     let done = Command::new(&exe)
         .args(["-reads", "5"])
-        .env("RINGSIDE_DIR", &rings)
+        .env("RINGSIDE_DIR", &sidecar.rings)
         .env_remove("RINGSIDE_RING_SLOTS")
         .output()
         .expect("run the Go example");
@@ -71,16 +70,7 @@ fn go_spans_reach_the_exporter_through_the_sidecar() {
     assert!(stdout.contains("chunk 3: 500"), "{stdout}");
     assert!(stdout.contains("written 15 dropped 0 lost 0"), "{stdout}");
 
-    let expected = 5 * 3;
-    wait_for(
-        "the Go spans in the JSONL file",
-        Duration::from_secs(60),
-        || read_jsonl(&out).len() >= expected,
-    );
-    let status = sidecar.stop_with(libc::SIGTERM, Duration::from_secs(30));
-    assert!(status.success(), "sidecar exit: {status}");
-    let spans = read_jsonl(&out);
-    assert_eq!(spans.len(), expected, "each span exactly once: {spans:#?}");
+    let spans = sidecar.collect("the Go spans", 5 * 3);
 
     chunk_server::check_chunk_server_spans(
         &spans,

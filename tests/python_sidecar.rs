@@ -8,9 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use common::{TempDir, chunk_server, layout, read_jsonl, start_sidecar, wait_for};
+use common::jsonl_sidecar::JsonlSidecar;
+use common::{TempDir, chunk_server};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -58,22 +58,12 @@ fn python_unit_tests_and_readme_example_pass() {
 #[test]
 fn python_spans_reach_the_exporter_through_the_sidecar() {
     let tmp = TempDir::new("python-sidecar");
-    let (rings, spool, out, log) = layout(&tmp);
-    let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
-    let stdout = run_python(&["python/tests/http_pair.py", "5"], &rings);
+    let sidecar = JsonlSidecar::start(&tmp);
+    let stdout = run_python(&["python/tests/http_pair.py", "5"], &sidecar.rings);
     assert!(stdout.contains("chunk 3: 500"), "{stdout}");
     assert!(stdout.contains("written 15 dropped 0 lost 0"), "{stdout}");
 
-    let expected = 5 * 3;
-    wait_for(
-        "the Python spans in the JSONL file",
-        Duration::from_secs(60),
-        || read_jsonl(&out).len() >= expected,
-    );
-    let status = sidecar.stop_with(libc::SIGTERM, Duration::from_secs(30));
-    assert!(status.success(), "sidecar exit: {status}");
-    let spans = read_jsonl(&out);
-    assert_eq!(spans.len(), expected, "each span exactly once: {spans:#?}");
+    let spans = sidecar.collect("the Python spans", 5 * 3);
 
     chunk_server::check_chunk_server_spans(
         &spans,

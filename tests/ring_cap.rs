@@ -6,7 +6,6 @@
 //! is not unlinked: the new file is opened and drained.
 
 mod common;
-mod scrape;
 #[path = "common/roles.rs"]
 mod writer_roles;
 

@@ -17,6 +17,8 @@
 mod common;
 mod fake_otlp;
 mod rotel_support;
+#[path = "../benches/support/storage_spans.rs"]
+mod storage_spans;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fake_otlp::{FakeReceiver, Reply};
-use ringside::record::{Record, SpanKind, Value};
+use ringside::record::Record;
 use ringside::ring::Ring;
 use ringside_agent::batch::{Resource, SpanBatch};
 use ringside_agent::export::otlp::encode_proto;
@@ -50,23 +52,7 @@ fn env_u64(key: &str, release: u64, debug: u64) -> u64 {
 /// A storage span (the one of benches/encode.rs): name, kind, remote parent,
 /// five attributes; times from `now`.
 fn storage_span(i: u64, now: u64) -> Record {
-    let mut r = Record::new("storage.data.write");
-    r.trace_id = [0x5a; 16];
-    r.trace_id[..8].copy_from_slice(&(i / 16).to_le_bytes());
-    r.span_id = (i + 1).to_le_bytes();
-    r.parent_span_id = (i / 16 + 1_000_000).to_le_bytes();
-    r.flags = Record::FLAG_PARENT_REMOTE;
-    r.trace_flags = 1;
-    r.kind = SpanKind::Server as u8;
-    r.start = now;
-    r.end = r.start + 180_000 + i % 977;
-    let path = format!("/vol/data-07/chunks/{:04x}/{:016x}.chk", i % 4096, i * 7919);
-    r.push_attr("storage.path", Value::Str(&path));
-    r.push_attr("storage.size", Value::I64(4096 * (1 + (i % 256) as i64)));
-    r.push_attr("storage.op", Value::Str("write"));
-    r.push_attr("storage.node", Value::Str("data-node-17"));
-    r.push_attr("client.id", Value::I64(10_000 + (i % 64) as i64));
-    r
+    storage_spans::storage_span(i, "storage.data.write", now, 180_000 + i % 977)
 }
 
 /// CPU seconds (user + system) a process has used so far.

@@ -7,7 +7,6 @@
 
 mod common;
 mod fake_otlp;
-mod scrape;
 #[path = "common/roles.rs"]
 mod writer_roles;
 
@@ -78,30 +77,13 @@ fn scripted_receiver_faults_are_retried_dropped_and_counted_by_the_spec() {
         Some(format!("{SPANS} 0").as_str()),
         "the ring took every span"
     );
-    let config = tmp.join("ringside.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[rings]\nmax_per_ring = {BATCH}\n[batch]\nmax_spans = {BATCH}\n\
-             [[exporters]]\nkind = \"otlp\"\nendpoint = \"{}\"\ntimeout_ms = 2000\n",
-            receiver.endpoint
-        ),
-    )
-    .unwrap();
-    let mut sidecar = start_sidecar_env(
-        &rings,
-        &spool,
-        &out,
-        &log,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
+    let (mut sidecar, metrics) = otlp_sidecar::start(
+        &tmp,
+        (&rings, &spool, &out, &log),
+        &format!("[rings]\nmax_per_ring = {BATCH}\n[batch]\nmax_spans = {BATCH}\n"),
+        &receiver.endpoint,
         &[("RUST_LOG", "debug")],
     );
-    let metrics = scrape::metrics_addr(&log);
 
     // Every span but the 100 of the refused batch is acknowledged.
     let mut requests: Vec<Request> = Vec::new();
@@ -208,11 +190,7 @@ fn scripted_receiver_faults_are_retried_dropped_and_counted_by_the_spec() {
         "503, 429 and the timeout are retried, once each:\n{text}"
     );
     // And what it counts.
-    let otlp = |parts: &[&str]| {
-        let mut all = vec!["exporter=\"otlp\""];
-        all.extend_from_slice(parts);
-        scrape::metric(&page, &all).unwrap_or_else(|| panic!("no {parts:?} in\n{page}"))
-    };
+    let otlp = |parts: &[&str]| otlp_sidecar::otlp_metric(&page, parts);
     let spans = |result: &str| {
         otlp(&[
             "ringside_export_spans_total{",

@@ -6,7 +6,6 @@
 
 mod common;
 mod fake_otlp;
-mod scrape;
 #[path = "common/roles.rs"]
 mod writer_roles;
 
@@ -30,11 +29,6 @@ fn role_tracer_writer() {
 
 /// Default batch size of the sidecar: the most spans one request carries.
 const BATCH: u64 = 8192;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// `ringside run --config <config>` with stderr appended to `log`.
 fn start(config: &Path, log: &Path) -> Proc {
@@ -164,7 +158,7 @@ fn config(tmp: &TempDir, endpoint: &str, rings: &str, spool: &str) -> std::path:
 #[test]
 fn receiver_outage_and_sidecar_kills_lose_no_accepted_span() {
     let tmp = TempDir::new("outage");
-    let port = free_port();
+    let port = otlp_sidecar::free_port();
     let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
     let config = config(&tmp, &endpoint, "", "");
     let (rings, log) = (tmp.join("rings"), tmp.join("sidecar.log"));
@@ -242,7 +236,7 @@ fn small_spool_stays_under_its_cap_and_counts_what_it_dropped() {
     const SEGMENT: u64 = 64 << 10;
     const CAP: u64 = 4 * SEGMENT;
     let tmp = TempDir::new("spoolcap");
-    let port = free_port();
+    let port = otlp_sidecar::free_port();
     let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
     // One drain of a ring is one spool entry, which must fit half a segment
     // (the configuration refuses more): 100 records are about 25 KB.

@@ -7,7 +7,6 @@
 
 mod common;
 mod fake_otlp;
-mod scrape;
 #[path = "common/roles.rs"]
 mod writer_roles;
 
@@ -35,11 +34,6 @@ const MAX_WAIT_MS: u64 = 150;
 /// backoff growing to 30 s) a batch got about 14.
 const DOWN_ATTEMPTS: f64 = 100.0;
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// The collector once it is back: throttles, then accepts.
 fn script(i: usize) -> Reply {
     match i {
@@ -59,37 +53,20 @@ fn a_long_outage_and_huge_retry_after_lose_nothing_while_the_spool_has_room() {
     let (written, dropped) = run_tracer_writer("role_tracer_writer", &rings, 0, 1, SPANS);
     assert_eq!((written, dropped), (SPANS, 0), "the ring took every span");
 
-    let port = free_port();
-    let config = tmp.join("ringside.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[rings]\nmax_per_ring = {PER_RING}\n[batch]\nmax_spans = {MAX_SPANS}\n\
-             [retry]\ninitial_backoff_ms = 2\nmax_backoff_ms = 10\nmax_retry_after_ms = {MAX_WAIT_MS}\n\
-             [[exporters]]\nkind = \"otlp\"\nendpoint = \"http://127.0.0.1:{port}/v1/traces\"\n\
-             timeout_ms = 2000\n"
-        ),
-    )
-    .unwrap();
-    let mut sidecar = start_sidecar_env(
-        &rings,
-        &spool,
-        &out,
-        &log,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
+    let port = otlp_sidecar::free_port();
+    let settings = format!(
+        "[rings]\nmax_per_ring = {PER_RING}\n[batch]\nmax_spans = {MAX_SPANS}\n\
+         [retry]\ninitial_backoff_ms = 2\nmax_backoff_ms = 10\nmax_retry_after_ms = {MAX_WAIT_MS}\n"
+    );
+    let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
+    let (mut sidecar, metrics) = otlp_sidecar::start(
+        &tmp,
+        (&rings, &spool, &out, &log),
+        &settings,
+        &endpoint,
         &[],
     );
-    let metrics = scrape::metrics_addr(&log);
-    let otlp = |page: &str, parts: &[&str]| {
-        let mut all = vec!["exporter=\"otlp\""];
-        all.extend_from_slice(parts);
-        scrape::metric(page, &all).unwrap_or_else(|| panic!("no {parts:?} in\n{page}"))
-    };
+    let otlp = otlp_sidecar::otlp_metric;
 
     // The collector is away for many times the attempts the old give-up
     // allowed.

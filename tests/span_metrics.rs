@@ -4,12 +4,9 @@
 //! received.
 
 mod common;
-mod scrape;
 mod span_metrics_support;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
@@ -20,26 +17,6 @@ fn role_ops_writer() {
     if role().as_deref() == Some("ops_writer") {
         ops_writer();
     }
-}
-
-/// `/metrics` asking for OpenMetrics; returns the content type and page.
-fn openmetrics_page(addr: &str) -> (String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let kind = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Type: "))
-        .unwrap_or("")
-        .to_string();
-    (kind, body.to_string())
 }
 
 fn calls(samples: &[Sample], name: &str, status: &str) -> f64 {
@@ -64,22 +41,12 @@ fn bucket(samples: &[Sample], name: &str, le: &str) -> f64 {
 fn span_metrics_are_exact_at_ratio_one_percent_and_exemplars_point_at_exported_spans() {
     let tmp = TempDir::new("span-metrics");
     let (rings, spool, out, log) = layout(&tmp);
-    let mut sidecar = start_sidecar(
-        &rings,
-        &spool,
-        &out,
-        &log,
-        &["--metrics-listen", "127.0.0.1:0", "--sample-ratio", "0.01"],
+    let (mut sidecar, addr) = scrape::start_sidecar_with_metrics(
+        (&rings, &spool, &out, &log),
+        &["--sample-ratio", "0.01"],
+        &[],
     );
-    let addr = scrape::metrics_addr(&log);
-    let mut w = spawn_role(
-        "role_ops_writer",
-        "ops_writer",
-        &[("RINGSIDE_DIR", rings.display().to_string())],
-    );
-    let lines = child_lines(&mut w);
-    assert!(w.wait(Duration::from_secs(120)).success());
-    let (written, dropped) = writer_stats(&lines);
+    let (written, dropped) = run_ops_writer("role_ops_writer", &rings);
     assert_eq!(
         (written, dropped),
         (FAST + SLOW, 0),
@@ -155,7 +122,12 @@ fn span_metrics_are_exact_at_ratio_one_percent_and_exemplars_point_at_exported_s
     assert!(text.iter().all(|s| s.exemplar.is_none()));
 
     // OpenMetrics, by the OpenMetrics parser, with exemplars.
-    let (kind, om) = openmetrics_page(&addr);
+    let openmetrics = scrape::get(
+        &addr,
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
+    );
+    let (kind, om) = (openmetrics.content_type, openmetrics.body);
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
     let samples = parse(&om, "openmetrics");
     assert_eq!(

@@ -54,14 +54,7 @@ fn rotel_accepts_span_metrics_with_exact_counts() {
             "0.01",
         ],
     );
-    let mut w = spawn_role(
-        "role_ops_writer",
-        "ops_writer",
-        &[("RINGSIDE_DIR", rings.display().to_string())],
-    );
-    let lines = child_lines(&mut w);
-    assert!(w.wait(Duration::from_secs(120)).success());
-    assert_eq!(writer_stats(&lines), (FAST + SLOW, 0));
+    assert_eq!(run_ops_writer("role_ops_writer", &rings), (FAST + SLOW, 0));
 
     // The totals of the last export: every span, whatever was sampled.
     let errors = format!("{FAST_ERRORS}");

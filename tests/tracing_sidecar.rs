@@ -12,9 +12,9 @@ mod tracing_daemon;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use common::{JsonSpan, TempDir, layout, read_jsonl, start_sidecar, wait_for};
+use common::jsonl_sidecar::JsonlSidecar;
+use common::{JsonSpan, TempDir, chunk_server};
 use ringside::trace::Tracer;
 use ringside_tracing::RingsideLayer;
 use tracing::{info, info_span};
@@ -37,12 +37,11 @@ impl Write for Printed {
 #[test]
 fn tracing_spans_reach_the_exporter_through_the_sidecar() {
     let tmp = TempDir::new("tracing-sidecar");
-    let (rings, spool, out, log) = layout(&tmp);
-    let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
+    let sidecar = JsonlSidecar::start(&tmp);
 
     let printed = Printed::default();
     let fmt_out = printed.clone();
-    let tracer = Tracer::builder("chunk-server").dir(&rings).build();
+    let tracer = Tracer::builder("chunk-server").dir(&sidecar.rings).build();
     tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new("info,noisy=off"))
         .with(tracing_subscriber::fmt::layer().with_writer(move || fmt_out.clone()))
@@ -68,15 +67,7 @@ fn tracing_spans_reach_the_exporter_through_the_sidecar() {
     }
 
     let expected = 5 * 3 + 2;
-    wait_for(
-        "the tracing spans in the JSONL file",
-        Duration::from_secs(60),
-        || read_jsonl(&out).len() >= expected,
-    );
-    let status = sidecar.stop_with(libc::SIGTERM, Duration::from_secs(30));
-    assert!(status.success(), "sidecar exit: {status}");
-    let spans = read_jsonl(&out);
-    assert_eq!(spans.len(), expected, "each span exactly once: {spans:#?}");
+    let spans = sidecar.collect("the tracing spans", expected);
     assert_eq!(tracer.stats().unwrap().written, expected as u64);
     let fmt_text = String::from_utf8(printed.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -94,53 +85,19 @@ fn tracing_spans_reach_the_exporter_through_the_sidecar() {
         let chunk = s.int("storage.chunk.index");
         match s.name.as_str() {
             "gateway.read" => {
-                assert_eq!(s.kind, 3, "client");
-                assert_eq!(s.parent_span_id, "", "a root span");
                 assert_eq!(
                     s.str("code.namespace"),
                     Some("tracing_sidecar::tracing_daemon")
                 );
-                let code = if chunk == Some(3) { 500 } else { 200 };
-                assert_eq!(s.int("http.response.status_code"), Some(code));
-                assert_eq!(s.status_code, 0, "a warning does not fail the span");
-                if code == 500 {
-                    let ev = s.events();
-                    assert_eq!(ev.len(), 1);
-                    assert_eq!(ev[0].0, "chunk not read");
-                    assert_eq!(ev[0].1["status"]["intValue"], "500");
-                }
+                chunk_server::check_gateway_read(s);
             }
             "chunk.read" => {
-                assert_eq!(s.kind, 2, "server");
-                let client = parent(s).expect("the gateway's span, through the headers");
-                assert_eq!(client.name, "gateway.read");
-                assert_eq!(client.trace_id, s.trace_id);
-                assert_eq!(client.int("storage.chunk.index"), chunk);
-                assert_eq!(s.attrs["storage.cached"]["boolValue"], false);
-                let ev = s.events();
-                assert_eq!(ev.len(), 1, "{ev:?}");
+                chunk_server::check_chunk_read(s, parent(s), "Input/output error (os error 5)");
                 if chunk == Some(3) {
-                    assert_eq!(s.status_code, 2, "error");
-                    assert_eq!(s.status_message(), "Input/output error (os error 5)");
-                    assert_eq!(ev[0].0, "chunk read failed");
                     assert_eq!(s.int("storage.size"), None);
-                } else {
-                    assert_eq!(s.status_code, 0);
-                    let size = 65536 + chunk.unwrap();
-                    assert_eq!(s.int("storage.size"), Some(size));
-                    assert_eq!(ev[0].0, "chunk served");
-                    assert_eq!(ev[0].1["bytes"]["intValue"], size.to_string());
-                    assert_eq!(ev[0].1["ratio"]["doubleValue"], 0.75);
                 }
             }
-            "read_chunk" => {
-                assert_eq!(parent(s).map(|p| p.name.as_str()), Some("chunk.read"));
-                assert_eq!(
-                    parent(s).unwrap().int("storage.chunk.index"),
-                    s.int("chunk")
-                );
-                assert_eq!(s.str("storage.disk"), Some("nvme0"));
-            }
+            "read_chunk" => chunk_server::check_disk_read(s, parent(s)),
             "queue.flush" => {
                 assert_eq!(s.parent_span_id, "");
                 assert_eq!(s.str("big"), Some("18446744073709551615"));

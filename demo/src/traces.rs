@@ -96,7 +96,7 @@ pub struct RingReader {
 pub struct RingDrops {
     /// Spans the writers accepted.
     pub written: u64,
-    /// Spans refused because a ring was full, or written too late.
+    /// Spans refused because a ring was full.
     pub dropped: u64,
     /// Positions the reader gave up on.
     pub abandoned: u64,
@@ -165,7 +165,7 @@ pub fn ring_drops(dir: &Path) -> std::io::Result<RingDrops> {
         if let Ok(c) = Consumer::open(&path) {
             let s = c.stats();
             d.written += s.written;
-            d.dropped += s.dropped + s.late;
+            d.dropped += s.dropped;
             d.abandoned += s.abandoned;
         }
     }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use ringside_agent::sidecar::config::{
-    Config, DEFAULT_PATH, ExporterConfig, JsonlConfig, OtlpConfig, SqliteConfig,
+    Config, DEFAULT_PATH, ExporterConfig, IGNORED_KEY_REASON, JsonlConfig, OtlpConfig, SqliteConfig,
 };
 
 use super::config_args::ConfigArgs;
@@ -39,7 +39,12 @@ pub fn summary(c: &Config) -> String {
         let _ = writeln!(s, "{k} = {v}");
     };
     line("rings.dir", &c.rings.dir.display());
-    line("rings.patience_ms", &c.rings.patience_ms);
+    if let Some(p) = c.rings.patience_ms {
+        line(
+            "rings.patience_ms",
+            &format!("{p} (ignored: {IGNORED_KEY_REASON})"),
+        );
+    }
     line("rings.max_per_ring", &c.rings.max_per_ring);
     line("rings.idle_poll_ms", &c.rings.idle_poll_ms);
     line("rings.max_open", &c.rings.max_open);

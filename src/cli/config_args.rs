@@ -41,8 +41,9 @@ pub struct ConfigArgs {
     /// Head sampling ratio 0.0..=1.0 (sampling.ratio)
     #[arg(long, value_name = "RATIO")]
     pub sample_ratio: Option<f64>,
-    /// Milliseconds to wait on a live writer's unfinished record (rings.patience_ms)
-    #[arg(long, value_name = "MS")]
+    /// No effect since ring layout 2 (rings.patience_ms); accepted, with a
+    /// warning, so that existing command lines still work
+    #[arg(long, value_name = "MS", hide = true)]
     pub patience_ms: Option<u64>,
 }
 
@@ -95,7 +96,7 @@ impl ConfigArgs {
             config.sampling.ratio = r;
         }
         if let Some(p) = self.patience_ms {
-            config.rings.patience_ms = p;
+            config.rings.patience_ms = Some(p);
         }
         config.validate().map_err(|e| BadInput(e.to_string()))?;
         Ok(config)

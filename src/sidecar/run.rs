@@ -89,6 +89,7 @@ impl Sidecar {
     /// directory and its watch, the spool (recovering it), the exporters.
     pub fn new(config: Config, handle_signals: bool) -> anyhow::Result<Sidecar> {
         config.validate().context("invalid configuration")?;
+        super::config::warn_ignored_keys(&config);
         let poll = Poll::new().context("cannot create poll")?;
         let signals = if handle_signals {
             let fd = signal_fd().context("cannot set up signal handling")?;
@@ -176,7 +177,6 @@ impl Sidecar {
             super::owners::ring_check(dir, &config.rings.allowed_users)
                 .map_err(anyhow::Error::msg)?,
         );
-        source.set_patience(config.patience());
         source.set_max_open(max_open_rings(&config));
         Ok(Sidecar {
             config,
@@ -342,7 +342,7 @@ impl Sidecar {
                 service = gone.resource.service.as_str(),
                 pid = gone.resource.pid,
                 written = s.written,
-                dropped = s.dropped + s.late,
+                dropped = s.dropped,
                 abandoned = s.abandoned,
                 corrupt = gone.corrupt,
                 delivered = gone.delivered;

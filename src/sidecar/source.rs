@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use super::admission::{Admission, Refusal, Refused, is_fd_exhaustion};
 use crate::batch::{Resource, SpanBatch};
@@ -92,7 +92,6 @@ pub struct Source {
     host: String,
     attributes: Vec<(String, String)>,
     check: Option<RingCheck>,
-    patience: Duration,
     buf: Vec<Record>,
     last_scan: Option<Instant>,
 }
@@ -110,7 +109,6 @@ impl Source {
             host: host_name(),
             attributes,
             check: None,
-            patience: ringside::ring::DEFAULT_PATIENCE,
             buf: Vec::with_capacity(DEFAULT_MAX_PER_RING),
             last_scan: None,
         }
@@ -136,14 +134,6 @@ impl Source {
     /// or no longer holding rings back), each once.
     pub fn take_admission_log(&mut self) -> Vec<(log::Level, String)> {
         std::mem::take(&mut self.admission_log)
-    }
-
-    /// How long to wait for a live writer's uncommitted record.
-    pub fn set_patience(&mut self, patience: Duration) {
-        self.patience = patience;
-        for r in self.rings.values_mut() {
-            r.consumer.set_patience(patience);
-        }
     }
 
     /// Replaces the extra resource attributes (configuration reload); applies to
@@ -236,7 +226,6 @@ impl Source {
             // Checked again on the opened file: it may have been swapped since.
             check(path, consumer.metadata())?;
         }
-        consumer.set_patience(self.patience);
         let id = *consumer.identity();
         if let Some(pos) = resume(id.ring_id) {
             consumer.skip_to(pos);

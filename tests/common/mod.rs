@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod chunk_server;
+pub mod jsonl_sidecar;
+pub mod otlp_sidecar;
+pub mod scrape;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};

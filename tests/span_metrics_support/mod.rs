@@ -62,6 +62,20 @@ pub fn ops_writer() {
     println!("\nSTATS {} {} {round}", stats.written, stats.dropped);
 }
 
+/// Runs the `ops_writer` role (through the test named `role_test` of the
+/// calling test binary) on the ring directory `rings` to completion and
+/// returns its `(written, dropped)`.
+pub fn run_ops_writer(role_test: &str, rings: &Path) -> (u64, u64) {
+    let mut w = crate::common::spawn_role(
+        role_test,
+        "ops_writer",
+        &[("RINGSIDE_DIR", rings.display().to_string())],
+    );
+    let lines = crate::common::child_lines(&mut w);
+    assert!(w.wait(Duration::from_secs(120)).success());
+    crate::common::writer_stats(&lines)
+}
+
 /// One parsed sample.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Sample {

@@ -13,17 +13,21 @@
 //!
 //! Run: `cargo bench -p ringside-tracing --bench layer`
 
+#[path = "../../benches/support/ring_dir.rs"]
+mod ring_dir;
+#[path = "../../benches/support/ring_reader.rs"]
+mod ring_reader;
+
 use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
-use ringside::ring::Consumer;
+use ring_reader::drain;
 use ringside::trace::Tracer;
 use ringside_tracing::RingsideLayer;
 use tracing::{Dispatch, info, info_span};
@@ -38,25 +42,6 @@ impl SpanExporter for Discard {
         self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
     }
-}
-
-/// Drains `path` until `stop`, as the sidecar would (without the spool).
-fn drain(path: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let mut c = Consumer::open(&path).unwrap();
-        let mut buf = Vec::with_capacity(8192);
-        let mut total = 0;
-        while !stop.load(Ordering::Relaxed) {
-            buf.clear();
-            let d = c.read(8192, &mut buf);
-            total += d.records as u64;
-            c.release(c.read_position());
-            if d.records == 0 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        total
-    })
 }
 
 fn span() {
@@ -79,7 +64,7 @@ fn span_with_event() {
 }
 
 fn layers(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("ringside-tracing-bench-{}", std::process::id()));
+    let dir = ring_dir::ring_base().join(format!("ringside-tracing-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tracer = Tracer::builder("bench").dir(&dir).build();
     tracer.open().unwrap();

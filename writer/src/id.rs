@@ -22,14 +22,13 @@ impl TraceId {
 
     /// A new random, valid trace id (all 16 bytes random, so the W3C
     /// "random-trace-id" flag holds).
+    #[inline]
     pub fn random() -> TraceId {
         loop {
-            let (a, b) = (crate::random::next_u64(), crate::random::next_u64());
-            let mut id = [0u8; 16];
-            id[..8].copy_from_slice(&a.to_be_bytes());
-            id[8..].copy_from_slice(&b.to_be_bytes());
-            if id != [0; 16] {
-                return TraceId(id);
+            let id =
+                u128::from(crate::random::next_u64()) << 64 | u128::from(crate::random::next_u64());
+            if id != 0 {
+                return TraceId(id.to_be_bytes());
             }
         }
     }
@@ -56,6 +55,7 @@ impl SpanId {
     }
 
     /// A new random, valid span id.
+    #[inline]
     pub fn random() -> SpanId {
         loop {
             let v = crate::random::next_u64();

@@ -6,7 +6,6 @@
 pub mod env;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -53,9 +52,10 @@ pub struct Config {
 pub struct RingsConfig {
     /// Directory of ring files.
     pub dir: PathBuf,
-    /// Milliseconds to wait for a live writer's uncommitted record before
-    /// abandoning its slot.
-    pub patience_ms: u64,
+    /// No effect since ring layout 2 (a reader never waits on a writer).
+    /// Accepted so that existing files still load; [`warn_ignored_keys`]
+    /// logs a warning when it is set.
+    pub patience_ms: Option<u64>,
     /// Most records taken from one ring per loop turn.
     pub max_per_ring: usize,
     /// Longest sleep of the poll loop when idle, in milliseconds.
@@ -268,7 +268,7 @@ impl Default for RingsConfig {
     fn default() -> Self {
         RingsConfig {
             dir: ringside::ring::default_dir(),
-            patience_ms: ringside::ring::DEFAULT_PATIENCE.as_millis() as u64,
+            patience_ms: None,
             max_per_ring: 8192,
             idle_poll_ms: 20,
             allowed_users: Vec::new(),
@@ -348,6 +348,25 @@ impl Default for LogConfig {
     }
 }
 
+/// Why an ignored key (see [`Config::ignored_keys`]) has no effect.
+pub const IGNORED_KEY_REASON: &str =
+    "no effect since ring layout 2 (a reader never waits on a writer); remove it";
+
+/// Logs a warning for each of [`Config::ignored_keys`], once per process
+/// (not again on every reload).
+pub fn warn_ignored_keys(config: &Config) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let keys = config.ignored_keys();
+    if keys.is_empty() {
+        return;
+    }
+    WARNED.call_once(|| {
+        for key in keys {
+            log::warn!(key = key, reason = IGNORED_KEY_REASON; "configuration key ignored");
+        }
+    });
+}
+
 /// A configuration fault: the key (dotted path) and what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
@@ -395,9 +414,15 @@ impl Config {
         Config::from_toml(&text)
     }
 
-    /// Duration helpers.
-    pub fn patience(&self) -> Duration {
-        Duration::from_millis(self.rings.patience_ms)
+    /// Keys that are set but no longer have an effect: still accepted so
+    /// that existing files load, reported by [`warn_ignored_keys`] and
+    /// `ringside check-config`.
+    pub fn ignored_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.rings.patience_ms.is_some() {
+            keys.push("rings.patience_ms");
+        }
+        keys
     }
 
     /// Checks every value's range and coherence.

@@ -6,6 +6,24 @@ fn empty_file_gives_defaults() {
 }
 
 #[test]
+fn a_key_without_effect_still_loads_and_is_reported() {
+    let c = Config::from_toml("[rings]\npatience_ms = 200\n").unwrap();
+    assert_eq!(c.ignored_keys(), ["rings.patience_ms"]);
+    assert_eq!(
+        Config {
+            rings: RingsConfig {
+                patience_ms: None,
+                ..c.rings.clone()
+            },
+            ..c
+        },
+        Config::default(),
+        "it changes nothing else"
+    );
+    assert!(Config::default().ignored_keys().is_empty());
+}
+
+#[test]
 fn faults_name_the_key() {
     let cases = [
         ("[sampling]\nratio = 1.5\n", "sampling.ratio"),

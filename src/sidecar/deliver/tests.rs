@@ -126,6 +126,46 @@ fn fast_batch() -> BatchConfig {
     }
 }
 
+/// A spool in a fresh directory holding `first`, and the delivery loop
+/// exporting it through a [`Scripted`] exporter following `script`.
+struct Rig {
+    _dir: tempfile::TempDir,
+    spool: Spool,
+    /// Span ids (`span_id` as a little-endian number) the exporter accepted.
+    accepted: Arc<Mutex<Vec<u64>>>,
+    /// Set to make every later export succeed.
+    open: Arc<AtomicBool>,
+    delivery: Delivery,
+    stats: Arc<ExporterStats>,
+}
+
+impl Rig {
+    fn start(limits: SpoolLimits, first: SpanBatch, script: Vec<Step>) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), limits).unwrap();
+        spool.append(&first, None).unwrap();
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(AtomicBool::new(false));
+        let exporter = Scripted {
+            script,
+            calls: 0,
+            accepted: accepted.clone(),
+            open: open.clone(),
+        };
+        let delivery =
+            Delivery::start(&spool, vec![Box::new(exporter)], fast_batch(), fast_retry()).unwrap();
+        let stats = delivery.handles()[0].1.clone();
+        Rig {
+            _dir: dir,
+            spool,
+            accepted,
+            open,
+            delivery,
+            stats,
+        }
+    }
+}
+
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(30);
     while !cond() {
@@ -136,24 +176,19 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn a_panicking_exporter_is_counted_reported_and_restarted() {
-    let dir = tempfile::tempdir().unwrap();
     let limits = SpoolLimits {
         max_bytes: 64 << 20,
         segment_bytes: 1 << 20,
     };
-    let mut spool = Spool::open(dir.path(), limits).unwrap();
-    spool.append(&batch(1, 10), None).unwrap();
-    let accepted = Arc::new(Mutex::new(Vec::new()));
-    let open = Arc::new(AtomicBool::new(false));
-    let exporter = Scripted {
-        script: vec![Step::Panic, Step::Retry, Step::Panic],
-        calls: 0,
-        accepted: accepted.clone(),
-        open: open.clone(),
-    };
-    let delivery =
-        Delivery::start(&spool, vec![Box::new(exporter)], fast_batch(), fast_retry()).unwrap();
-    let stats = delivery.handles()[0].1.clone();
+    let script = vec![Step::Panic, Step::Retry, Step::Panic];
+    let Rig {
+        _dir,
+        mut spool,
+        accepted,
+        delivery,
+        stats,
+        ..
+    } = Rig::start(limits, batch(1, 10), script);
     wait_until("the batch exported after two panics", || {
         accepted.lock().unwrap().len() == 10
     });
@@ -171,25 +206,19 @@ fn a_panicking_exporter_is_counted_reported_and_restarted() {
 
 #[test]
 fn a_batch_is_retried_until_the_size_cap_deletes_it_then_counted_as_lost() {
-    let dir = tempfile::tempdir().unwrap();
     let limits = SpoolLimits {
         max_bytes: 160 << 10,
         segment_bytes: 64 << 10,
     };
-    let mut spool = Spool::open(dir.path(), limits).unwrap();
     // 100 records (about 25 KB) per entry.
-    spool.append(&batch(1, 100), None).unwrap();
-    let accepted = Arc::new(Mutex::new(Vec::new()));
-    let open = Arc::new(AtomicBool::new(false));
-    let exporter = Scripted {
-        script: vec![Step::Retry; 1_000_000],
-        calls: 0,
-        accepted: accepted.clone(),
-        open: open.clone(),
-    };
-    let delivery =
-        Delivery::start(&spool, vec![Box::new(exporter)], fast_batch(), fast_retry()).unwrap();
-    let stats = delivery.handles()[0].1.clone();
+    let Rig {
+        _dir,
+        mut spool,
+        accepted,
+        open,
+        delivery,
+        stats,
+    } = Rig::start(limits, batch(1, 100), vec![Step::Retry; 1_000_000]);
     wait_until("retrying", || stats.retries.load(Ordering::Relaxed) >= 20);
     assert_eq!(
         stats.in_flight.load(Ordering::Relaxed),

@@ -41,7 +41,6 @@ impl Sidecar {
             }
         }
         self.sampler.reconfigure(&new.sampling);
-        self.source.set_patience(new.patience());
         self.source.set_max_open(super::max_open_rings(&new));
         match crate::sidecar::owners::ring_check(&new.rings.dir, &new.rings.allowed_users) {
             Ok(check) => self.source.set_check(check),
@@ -49,6 +48,7 @@ impl Sidecar {
         }
         self.source.set_attributes(resource_attributes(&new));
         crate::sidecar::logging::init(&new.log.level);
+        crate::sidecar::config::warn_ignored_keys(&new);
         self.config = new;
         log::info!(exporters = self.config.exporters.len(); "configuration reloaded");
         self.supervisor.ready("configuration reloaded");

@@ -109,13 +109,13 @@ impl Status {
             );
             e.counter(
                 "ringside_ring_dropped_total",
-                "Records refused because the ring was full, or committed after the reader abandoned them.",
+                "Records refused because the ring was full.",
                 &labels,
-                st.dropped + st.late,
+                st.dropped,
             );
             e.counter(
                 "ringside_ring_abandoned_total",
-                "Slots of writers that died or stalled mid-record, reclaimed by the sidecar.",
+                "Slots of writers that died mid-record, reclaimed by the sidecar.",
                 &labels,
                 st.abandoned,
             );

@@ -4,12 +4,13 @@
 //! buffer, so finding an existing series allocates nothing.
 //!
 //! Records in a [`crate::batch::SpanBatch`] were validated by the source
-//! stage, so without extra dimensions the key is packed from the record's
-//! bytes as they are (name bytes, kind and status bytes) without decoding the
-//! record again: that decoding would cost more than the rest of the stage.
-//! Dimensions need the attributes, so then the record is decoded.
+//! stage, so the key is packed from the record's bytes as they are (name
+//! bytes, kind and status bytes) without decoding the record again: that
+//! decoding would cost more than the rest of the stage. A dimension's value
+//! is found by [`Record::attr`], which walks the entries without validating
+//! them again.
 
-use ringside::record::{Record, RecordView, SpanKind, StatusCode, Value};
+use ringside::record::{Record, SpanKind, StatusCode, Value};
 
 use crate::batch::Resource;
 
@@ -19,9 +20,9 @@ use crate::batch::Resource;
 pub const MAX_PART: usize = 255;
 
 /// Packs the key of `rec` (from `resource`) into `buf`: kind, status, then
-/// each string as a one-byte length and its bytes. False (and nothing
-/// packed) for a record whose name length does not fit its payload, or
-/// which fails validation when dimensions need its attributes.
+/// each string as a one-byte length and its bytes. `rec` is a validated
+/// record (from a [`crate::batch::SpanBatch`]). False (and nothing packed)
+/// for a record whose name length does not fit its payload.
 pub fn pack(buf: &mut Vec<u8>, resource: &Resource, rec: &Record, dimensions: &[String]) -> bool {
     buf.clear();
     let Some(name) = rec.payload.get(..rec.name_len as usize) else {
@@ -33,25 +34,18 @@ pub fn pack(buf: &mut Vec<u8>, resource: &Resource, rec: &Record, dimensions: &[
     // Names are shorter than a payload, which is shorter than MAX_PART.
     buf.push(name.len().min(MAX_PART) as u8);
     buf.extend_from_slice(&name[..name.len().min(MAX_PART)]);
-    if dimensions.is_empty() {
-        return true;
-    }
-    let Ok(view) = RecordView::new(rec) else {
-        buf.clear();
-        return false;
-    };
     for d in dimensions {
-        push_dimension(buf, resource, &view, d);
+        push_dimension(buf, resource, rec, d);
     }
     true
 }
 
-fn push_dimension(buf: &mut Vec<u8>, resource: &Resource, view: &RecordView<'_>, key: &str) {
-    if let Some(a) = view.attrs().find(|a| a.key == key) {
-        match a.value {
+fn push_dimension(buf: &mut Vec<u8>, resource: &Resource, rec: &Record, key: &str) {
+    if let Some(value) = rec.attr(key) {
+        match value {
             Value::Str(s) => push_str(buf, s),
-            Value::I64(v) => push_str(buf, &v.to_string()),
-            Value::F64(v) => push_str(buf, &v.to_string()),
+            Value::I64(v) => push_number(buf, v),
+            Value::F64(v) => push_number(buf, v),
             Value::Bool(v) => push_str(buf, if v { "true" } else { "false" }),
         }
         return;
@@ -65,6 +59,19 @@ fn push_dimension(buf: &mut Vec<u8>, resource: &Resource, view: &RecordView<'_>,
             .map(|(_, v)| v.as_str()),
     };
     push_str(buf, from_resource.unwrap_or(""));
+}
+
+/// Packs a number's text as [`push_str`] would, without allocating it.
+fn push_number(buf: &mut Vec<u8>, v: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let at = buf.len();
+    buf.push(0);
+    // Writing to a Vec cannot fail; numbers print ASCII, so any cut is at a
+    // character boundary.
+    let _ = write!(buf, "{v}");
+    let len = (buf.len() - at - 1).min(MAX_PART);
+    buf.truncate(at + 1 + len);
+    buf[at] = len as u8;
 }
 
 fn push_str(buf: &mut Vec<u8>, s: &str) {

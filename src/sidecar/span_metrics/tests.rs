@@ -213,6 +213,36 @@ fn dimensions_come_from_span_then_resource_attributes() {
 }
 
 #[test]
+fn typed_dimension_values_are_their_text_cut_to_the_longest_part() {
+    let mut rng = fastrand::Rng::with_seed(5);
+    let config = SpanMetricsConfig {
+        dimensions: vec!["n".into(), "f".into(), "b".into()],
+        ..SpanMetricsConfig::default()
+    };
+    let mut stage = SpanMetrics::new(&config);
+    let mut small = span(&mut rng, "op", 1000, StatusCode::Unset);
+    small.push_attr("n", Value::I64(i64::MIN));
+    small.push_attr("f", Value::F64(0.25));
+    small.push_attr("b", Value::Bool(true));
+    let mut huge = span(&mut rng, "op", 1000, StatusCode::Unset);
+    huge.push_attr("f", Value::F64(1e300));
+    stage.observe(&SpanBatch {
+        resource: resource("svc"),
+        records: vec![small, huge],
+    });
+    let mut values: Vec<Vec<String>> = stage.series().map(|(l, _)| l.unwrap().dimensions).collect();
+    values.sort();
+    let cut = 1e300f64.to_string()[..series::MAX_PART].to_string();
+    assert_eq!(
+        values,
+        [
+            vec![String::new(), cut, String::new()],
+            vec![i64::MIN.to_string(), "0.25".into(), "true".into()],
+        ]
+    );
+}
+
+#[test]
 fn keys_round_trip_and_garbage_is_refused() {
     let mut rng = fastrand::Rng::with_seed(4);
     let long = "é".repeat(200);

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::clock;
 use crate::record::{Record, SpanKind, StatusCode, Value};
-use crate::trace::start_record;
+use crate::trace::begin_record;
 
 /// Size of an `rs_span_t` in 8-byte words. It holds the span's 248-byte
 /// record and its bookkeeping, with room to spare; it changes only with the
@@ -164,22 +164,23 @@ pub(super) unsafe fn start_span<'a>(
         Some(p) => Some(p.parts()?),
         None => None,
     };
-    let mut rec = start_record(name, parent.as_ref().map(|(ctx, _)| ctx));
+    // SAFETY: valid for writes of an `rs_span_t`, which holds a `SpanState`
+    // (size and alignment checked above); zeroed, it is a valid `SpanState`
+    // (a null tracer, a zero record), so it may be borrowed and the record
+    // built where it lives.
+    let st = unsafe {
+        std::ptr::write_bytes(s, 0, 1);
+        &mut *s
+    };
+    begin_record(&mut st.rec, name, parent.as_ref().map(|(ctx, _)| ctx));
     match &parent {
-        Some((ctx, state)) if ctx.is_valid() => rec.set_trace_state(state),
+        Some((ctx, state)) if ctx.is_valid() => st.rec.set_trace_state(state),
         _ => {}
     }
-    rec.kind = kind as u8;
-    // SAFETY: valid for writes of an `rs_span_t`, which holds a `SpanState`
-    // (size and alignment checked above).
-    unsafe {
-        s.write(SpanState {
-            state: SPAN_LIVE,
-            tracer: t,
-            rec,
-        });
-        Ok(&mut *s)
-    }
+    st.rec.kind = kind as u8;
+    st.tracer = t;
+    st.state = SPAN_LIVE;
+    Ok(st)
 }
 
 /// Changes the span's kind.

@@ -14,14 +14,26 @@ impl Record {
     #[inline(always)]
     pub fn new(name: &str) -> Record {
         let mut r = Record::zeroed();
+        r.reset(name);
+        r
+    }
+
+    /// Makes this record an empty record named `name`, in place (a span's
+    /// record is built where it lives, never moved). Payload bytes past the
+    /// name keep whatever they held: nothing reads past `payload_len`.
+    #[inline(always)]
+    pub fn reset(&mut self, name: &str) {
+        bytemuck::bytes_of_mut(self)[..PAYLOAD_OFFSET].fill(0);
         let name_kept = cut_utf8(name, MAX_NAME);
         if name_kept.len() < name.len() {
-            r.flags |= Record::FLAG_NAME_TRUNCATED;
+            self.flags |= Record::FLAG_NAME_TRUNCATED;
         }
-        r.payload[..name_kept.len()].copy_from_slice(name_kept.as_bytes());
-        r.name_len = name_kept.len() as u8;
-        r.payload_len = name_kept.len() as u16;
-        r
+        // `min` again, though `cut_utf8` already cut: it lets the compiler see
+        // that the copy is in bounds (no panic path in the span's start).
+        let n = name_kept.len().min(MAX_NAME);
+        self.payload[..n].copy_from_slice(&name_kept.as_bytes()[..n]);
+        self.name_len = n as u8;
+        self.payload_len = n as u16;
     }
 
     /// Bytes of payload still free.
@@ -41,62 +53,88 @@ impl Record {
     /// Appends an attribute entry; returns false (and writes nothing) if it does
     /// not fit even with its string value cut. Keys are never cut: an attribute
     /// whose key is longer than 255 bytes is refused.
-    #[inline]
+    ///
+    /// Inlined: at a call site the value's variant and usually the key's length
+    /// are known, so what remains is one room check and a few stores. A string
+    /// value that must be cut takes the out-of-line [`Record::put_cut_str`].
+    #[inline(always)]
     fn put_attr(&mut self, key: &str, value: Value<'_>) -> bool {
+        match value {
+            Value::Str(s) => {
+                if key.len() > u8::MAX as usize || s.len() > u8::MAX as usize {
+                    return self.put_cut_str(key, s);
+                }
+                let at = self.payload_len as usize;
+                let end = at + 3 + key.len() + s.len();
+                let Some(entry) = self.payload.get_mut(at..end) else {
+                    return self.put_cut_str(key, s);
+                };
+                let (head, rest) = entry.split_at_mut(2);
+                head.copy_from_slice(&[TAG_STR, key.len() as u8]);
+                let (k, rest) = rest.split_at_mut(key.len());
+                k.copy_from_slice(key.as_bytes());
+                rest[0] = s.len() as u8;
+                rest[1..].copy_from_slice(s.as_bytes());
+                self.payload_len = end as u16;
+                true
+            }
+            Value::I64(v) => self.put_fixed(TAG_I64, key, v.to_le_bytes()),
+            Value::F64(v) => self.put_fixed(TAG_F64, key, v.to_bits().to_le_bytes()),
+            Value::Bool(v) => self.put_fixed(TAG_BOOL, key, [v as u8]),
+        }
+    }
+
+    /// Appends an entry of a fixed-size value; false (and nothing written) if
+    /// the key is too long or the entry does not fit.
+    #[inline(always)]
+    fn put_fixed<const N: usize>(&mut self, tag: u8, key: &str, value: [u8; N]) -> bool {
         if key.len() > u8::MAX as usize {
             return false;
         }
+        let at = self.payload_len as usize;
+        let end = at + 2 + key.len() + N;
+        let Some(entry) = self.payload.get_mut(at..end) else {
+            return false;
+        };
+        let (head, rest) = entry.split_at_mut(2);
+        head.copy_from_slice(&[tag, key.len() as u8]);
+        let (k, v) = rest.split_at_mut(key.len());
+        k.copy_from_slice(key.as_bytes());
+        v.copy_from_slice(&value);
+        self.payload_len = end as u16;
+        true
+    }
+
+    /// A string attribute that does not fit whole (or whose value is longer
+    /// than 255 bytes): its value cut at a character boundary to the room left
+    /// and marked, or refused if less than [`MIN_CUT_VALUE`] bytes would be kept.
+    #[cold]
+    #[inline(never)]
+    fn put_cut_str(&mut self, key: &str, s: &str) -> bool {
         let head = 2 + key.len();
         let room = self.room();
-        let (tag, fixed) = match value {
-            Value::Str(_) => (TAG_STR, 1),
-            Value::I64(_) => (TAG_I64, 8),
-            Value::F64(_) => (TAG_F64, 8),
-            Value::Bool(_) => (TAG_BOOL, 1),
-        };
-        if room < head + fixed {
+        if key.len() > u8::MAX as usize || room < head + 1 {
             return false;
         }
-        let mark = self.payload_len;
-        match value {
-            Value::Str(s) => {
-                let space = (room - head - 1).min(u8::MAX as usize);
-                let kept = cut_utf8(s, space);
-                if kept.len() < s.len() && kept.len() < MIN_CUT_VALUE.min(s.len()) {
-                    return false;
-                }
-                let tag = if kept.len() < s.len() {
-                    tag | TAG_TRUNCATED
-                } else {
-                    tag
-                };
-                self.put(&[tag, key.len() as u8]);
-                self.put(key.as_bytes());
-                self.put(&[kept.len() as u8]);
-                self.put(kept.as_bytes());
-            }
-            Value::I64(v) => {
-                self.put(&[tag, key.len() as u8]);
-                self.put(key.as_bytes());
-                self.put(&v.to_le_bytes());
-            }
-            Value::F64(v) => {
-                self.put(&[tag, key.len() as u8]);
-                self.put(key.as_bytes());
-                self.put(&v.to_bits().to_le_bytes());
-            }
-            Value::Bool(v) => {
-                self.put(&[tag, key.len() as u8]);
-                self.put(key.as_bytes());
-                self.put(&[v as u8]);
-            }
+        let space = (room - head - 1).min(u8::MAX as usize);
+        let kept = cut_utf8(s, space);
+        if kept.len() < s.len() && kept.len() < MIN_CUT_VALUE.min(s.len()) {
+            return false;
         }
-        debug_assert!(self.payload_len > mark);
+        let tag = if kept.len() < s.len() {
+            TAG_STR | TAG_TRUNCATED
+        } else {
+            TAG_STR
+        };
+        self.put(&[tag, key.len() as u8]);
+        self.put(key.as_bytes());
+        self.put(&[kept.len() as u8]);
+        self.put(kept.as_bytes());
         true
     }
 
     /// Adds an attribute of the span, or counts it as dropped if it does not fit.
-    #[inline]
+    #[inline(always)]
     pub fn push_attr(&mut self, key: &str, value: Value<'_>) {
         if !self.put_attr(key, value) {
             self.dropped_attrs = self.dropped_attrs.saturating_add(1);
@@ -187,6 +225,7 @@ impl Record {
 
     /// Stores the W3C trace state text, if it fits whole (a cut trace state would
     /// be invalid); otherwise it is left out and the record marked truncated.
+    #[inline(always)]
     pub fn set_trace_state(&mut self, text: &str) {
         if text.is_empty() {
             return;

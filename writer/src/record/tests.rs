@@ -161,8 +161,12 @@ fn garbage_is_rejected_without_panic() {
             let at = (next() % bytes.len() as u64) as usize;
             bytes[at] = next() as u8;
         }
+        // The lookup for validated records must not panic on garbage either.
+        let found = (r.attr("file.path"), r.attr("k"));
         if let Ok(v) = RecordView::new(&r) {
             accepted += 1;
+            let find = |key: &str| v.attrs().find(|a| a.key == key).map(|a| a.value);
+            assert_eq!(found, (find("file.path"), find("k")));
             // Every accessor must stay in bounds on whatever was accepted.
             let _ = (
                 v.name(),
@@ -178,6 +182,42 @@ fn garbage_is_rejected_without_panic() {
         }
     }
     assert!(accepted > 0, "some mutations leave the record valid");
+}
+
+#[test]
+fn attr_finds_a_span_attribute_as_attrs_does() {
+    let mut r = Record::new("storage.read");
+    ids(&mut r);
+    r.push_event(1, "retry", &[("only.in.event", Value::I64(1))]);
+    r.push_attr("file.size", Value::I64(-4096));
+    r.push_link([1; 16], [2; 8], 1, &[("only.in.link", Value::Bool(true))]);
+    r.push_attr("file.size", Value::I64(1));
+    r.push_attr("hit", Value::Bool(false));
+    r.set_status(StatusCode::Error, "file.size");
+    // Cut to the room left, and marked truncated.
+    r.push_attr("file.path", Value::Str(&"x".repeat(300)));
+    let v = RecordView::new(&r).expect("valid");
+    for key in [
+        "file.size",
+        "file.path",
+        "hit",
+        "only.in.event",
+        "only.in.link",
+        "file",
+        "",
+        "storage.read",
+    ] {
+        let expected = v.attrs().find(|a| a.key == key).map(|a| a.value);
+        assert_eq!(r.attr(key), expected, "{key}");
+    }
+    assert_eq!(
+        r.attr("file.size"),
+        Some(Value::I64(-4096)),
+        "the first one"
+    );
+    assert_eq!(r.attr("only.in.event"), None, "not an event's attribute");
+    assert_eq!(r.attr("hit"), Some(Value::Bool(false)));
+    assert!(matches!(r.attr("file.path"), Some(Value::Str(s)) if !s.is_empty() && s.len() < 300));
 }
 
 #[test]

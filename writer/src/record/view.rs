@@ -314,6 +314,29 @@ impl<'a> RecordView<'a> {
 }
 
 impl Record {
+    /// The value of span attribute `key` (the first one with that key), for a
+    /// record that [`RecordView::new`] has accepted already, as the sidecar's
+    /// stages get them: a walk over the entries' lengths that compares keys
+    /// and decodes only the matching value, without validating the record
+    /// again. The answer is what `RecordView::attrs` would find. On a record
+    /// that was not validated it returns `None` or a value, and never panics.
+    pub fn attr(&self, key: &str) -> Option<Value<'_>> {
+        let used = (self.payload_len as usize).min(PAYLOAD_SIZE);
+        let p = &self.payload[..used];
+        let mut at = self.name_len as usize;
+        while at < used {
+            let (len, tag) = entry_len(p, at).ok()?;
+            // An attribute entry is tag, key length, key, value.
+            if matches!(tag & !TAG_TRUNCATED, TAG_STR..=TAG_BOOL)
+                && p.get(at + 2..at + 2 + p[at + 1] as usize) == Some(key.as_bytes())
+            {
+                return attr_at(p, at).ok().map(|a| a.value);
+            }
+            at += len;
+        }
+        None
+    }
+
     /// Rewrites every timestamp (start, end, event times) with `f`; the sidecar
     /// uses it to turn raw ticks into Unix nanoseconds once, at drain time.
     /// Call only on a record that [`RecordView::new`] accepted.

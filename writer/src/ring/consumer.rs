@@ -25,18 +25,12 @@
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 
 use super::file::{OpenError, OpenedRing, open_for_reading};
 use super::mapping::RingStats;
 use super::protocol::RingRef;
 use super::{Identity, MAX_LANES};
 use crate::record::Record;
-
-/// Kept for callers written for layout version 1, where the reader waited
-/// this long for a reserved slot before abandoning it. Since version 2 a
-/// reader never waits: a record is published whole or not at all.
-pub const DEFAULT_PATIENCE: Duration = Duration::from_millis(500);
 
 /// What one call to [`Consumer::read`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,9 +81,6 @@ impl Consumer {
             next_lane: 0,
         })
     }
-
-    /// No effect since layout version 2 (the reader never waits on a writer).
-    pub fn set_patience(&mut self, _patience: Duration) {}
 
     /// The ring's identity header.
     pub fn identity(&self) -> &Identity {

@@ -52,7 +52,6 @@ impl Mapping {
         let mut s = RingStats {
             written: abandoned,
             dropped: v.ring.dropped.load(Relaxed),
-            late: 0,
             abandoned,
             released: 0,
         };
@@ -74,10 +73,6 @@ pub struct RingStats {
     /// Records refused because the ring was full (or, for a thread without a
     /// lane of its own, the shared guest lane was busy).
     pub dropped: u64,
-    /// Always 0 since layout version 2: a record is never abandoned while its
-    /// writer lives, so no writer can be late. Kept for readers of version 1
-    /// counters.
-    pub late: u64,
     /// Records begun by a writer process that died before publishing them.
     pub abandoned: u64,
     /// Records handed off by the reader (released to the writers).

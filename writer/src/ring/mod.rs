@@ -27,7 +27,7 @@ mod lanes;
 mod consumer;
 
 #[cfg(not(loom))]
-pub use consumer::{Consumer, DEFAULT_PATIENCE, Drained};
+pub use consumer::{Consumer, Drained};
 #[cfg(not(loom))]
 pub use file::{OpenError, Ring, default_dir, ring_file_name};
 #[cfg(not(loom))]

@@ -106,10 +106,15 @@ pub fn current() -> Option<SpanContext> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
-/// Runs `f` on the thread's current context without cloning it.
+/// Like [`current`], for the write path: `None` also when the context cannot
+/// be read, during the thread's exit (thread-locals being destroyed) or from a
+/// signal handler that interrupted [`attach`] or a guard's drop. Never panics.
 #[inline(always)]
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanContext>) -> R) -> R {
-    CURRENT.with(|c| f(c.borrow().as_ref()))
+pub(crate) fn current_for_child() -> Option<SpanContext> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+        .ok()
+        .flatten()
 }
 
 /// Makes `ctx` the thread's current context until the guard is dropped, when the

@@ -22,5 +22,5 @@ pub mod storage;
 pub use crate::record::{SpanKind, StatusCode, Value};
 pub use context::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use span::Span;
-pub(crate) use span::start_record;
+pub(crate) use span::begin_record;
 pub use tracer::{Tracer, TracerBuilder};

@@ -2,6 +2,8 @@
 //! caller's stack) until it ends, when it is copied into the ring in one go.
 //! Nothing here allocates, locks or makes a system call.
 
+use bytemuck::Zeroable;
+
 use super::context::{self, ContextGuard, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use super::propagation::child_flags;
 use super::ring_handle::RingHandle;
@@ -19,19 +21,31 @@ pub struct Span<'t> {
 }
 
 impl<'t> Span<'t> {
+    /// Starts a span now, as a child of `parent` (or a new trace).
+    ///
+    /// Written so that the compiler builds the span where the caller keeps it
+    /// (a `Span` is 280 bytes; each move is a copy): nothing between the
+    /// span's creation and its return can unwind, so no drop of a half-built
+    /// span keeps it in a place of its own.
     #[inline(always)]
     pub(crate) fn start(
         tracer: &'t RingHandle,
         name: &str,
-        parent: Option<&SpanContext>,
+        parent: Option<SpanContext>,
     ) -> Span<'t> {
-        let parent = parent.filter(|p| p.is_valid());
-        Span {
+        let mut parent = parent.filter(SpanContext::is_valid);
+        let trace_state = parent
+            .as_mut()
+            .map_or(TraceState::EMPTY, |p| std::mem::take(&mut p.trace_state));
+        let mut span = Span {
             tracer,
-            rec: start_record(name, parent),
-            trace_state: parent.map_or(TraceState::EMPTY, |p| p.trace_state.clone()),
+            rec: Record::zeroed(),
+            trace_state,
             ended: false,
-        }
+        };
+        begin_record(&mut span.rec, name, parent.as_ref());
+        span.rec.set_trace_state(span.trace_state.as_str());
+        span
     }
 
     /// Sets the kind (default [`SpanKind::Internal`]).
@@ -133,13 +147,14 @@ impl<'t> Span<'t> {
     }
 }
 
-/// The record of a span starting now: new span id, the parent's trace id,
-/// flags and trace state (or a new trace), kind internal. Shared by [`Span`]
-/// and the C ABI, whose spans live in caller memory.
+/// Makes `rec` the record of a span starting now, in place: new span id, the
+/// parent's trace id and flags (or a new trace), kind internal. The caller adds
+/// the trace state.
+/// Shared by [`Span`] and the C ABI, whose spans live in caller memory.
 #[inline(always)]
-pub(crate) fn start_record(name: &str, parent: Option<&SpanContext>) -> Record {
+pub(crate) fn begin_record(rec: &mut Record, name: &str, parent: Option<&SpanContext>) {
     let parent = parent.filter(|p| p.is_valid());
-    let mut rec = Record::new(name);
+    rec.reset(name);
     rec.span_id = SpanId::random().0;
     rec.trace_flags = child_flags(parent).0;
     match parent {
@@ -149,13 +164,11 @@ pub(crate) fn start_record(name: &str, parent: Option<&SpanContext>) -> Record {
             if p.is_remote {
                 rec.flags |= Record::FLAG_PARENT_REMOTE;
             }
-            rec.set_trace_state(p.trace_state.as_str());
         }
         None => rec.trace_id = TraceId::random().0,
     }
     rec.kind = SpanKind::Internal as u8;
     rec.start = clock::now();
-    rec
 }
 
 impl Drop for Span<'_> {

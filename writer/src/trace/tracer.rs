@@ -112,13 +112,13 @@ impl Tracer {
     /// [`Span::enter`]), or a new trace if there is none.
     #[inline(always)]
     pub fn span(&self, name: &str) -> Span<'_> {
-        context::with_current(|parent| Span::start(&self.inner, name, parent))
+        Span::start(&self.inner, name, context::current_for_child())
     }
 
     /// Starts a span with an explicit parent; `None` starts a new trace.
     #[inline(always)]
     pub fn span_with_parent(&self, name: &str, parent: Option<&SpanContext>) -> Span<'_> {
-        Span::start(&self.inner, name, parent)
+        Span::start(&self.inner, name, parent.cloned())
     }
 
     /// The ring's counters, or `None` before the first span or if the ring could

@@ -3,7 +3,16 @@
 //! Loom's cells also report any overlap of a writer's copy into a slot with
 //! the reader's copy out of it, i.e. a torn record.
 //!
-//! Run: `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release -p ringside --lib loom`
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release -p ringside --lib loom -- --nocapture`
+//!
+//! Without a preemption bound loom explores every interleaving that differs
+//! in the order of dependent operations (it skips reorderings of independent
+//! ones), so the runs are exhaustive; the counts are small because a lane has
+//! one writer and few atomic operations per record: 34 for the wrap-around,
+//! 4 for the stalled writer, 16 for the guest lane, 10 for the hand-over
+//! (printed with `--nocapture`). Each model asserts its count did not shrink,
+//! so that a change which takes the scheduling points out of a model fails
+//! instead of passing on one run.
 //!
 //! The reader yields between its looks at a lane: without a scheduling point
 //! there, loom's first schedule runs the reader to the end before the writer
@@ -16,6 +25,22 @@ use crate::record::Record;
 use bytemuck::Zeroable;
 use loom::sync::Arc;
 use loom::thread;
+
+/// Runs `f` under `loom::model` and checks that loom explored at least
+/// `at_least` interleavings (the count is printed): a model that loom runs
+/// once, because nothing in it is a scheduling point, proves nothing.
+fn explore(at_least: usize, f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    loom::model(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    let runs = runs.load(Ordering::Relaxed);
+    println!("loom explored {runs} interleavings");
+    assert!(runs >= at_least, "loom explored only {runs} interleavings");
+}
 
 fn rec(n: u64) -> Record {
     let mut r = Record::zeroed();
@@ -53,7 +78,7 @@ fn drain_lane(view: RingRef<'_>, i: usize, pos: &mut u64, got: &mut Vec<u64>) {
 /// has just read. Every record arrives whole, in order, or was refused as full.
 #[test]
 fn loom_lane_wraps_around_under_the_reader() {
-    loom::model(|| {
+    explore(34, || {
         let ring = Arc::new(HeapRing::new(1, 2));
         let writer = {
             let ring = ring.clone();
@@ -90,7 +115,7 @@ fn loom_lane_wraps_around_under_the_reader() {
 /// publishes it. Nothing is abandoned and nothing waits.
 #[test]
 fn loom_stalled_writer_holds_up_nothing() {
-    loom::model(|| {
+    explore(4, || {
         let ring = Arc::new(HeapRing::new(2, 2));
         let a = {
             let ring = ring.clone();
@@ -126,7 +151,7 @@ fn loom_stalled_writer_holds_up_nothing() {
 /// everything accepted arrives whole.
 #[test]
 fn loom_guest_lane_is_exclusive() {
-    loom::model(|| {
+    explore(16, || {
         let ring = Arc::new(HeapRing::new(2, 2));
         let other = {
             let ring = ring.clone();
@@ -156,7 +181,7 @@ fn loom_guest_lane_is_exclusive() {
 /// continues at the right position while the reader drains.
 #[test]
 fn loom_lane_handed_between_threads_continues_its_positions() {
-    loom::model(|| {
+    explore(10, || {
         let ring = Arc::new(HeapRing::new(2, 2));
         let first = {
             let ring = ring.clone();
