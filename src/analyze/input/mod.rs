@@ -10,6 +10,7 @@
 //! trace, or small inputs).
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use super::model::{Names, SpanRow, TraceId};
@@ -247,6 +248,41 @@ impl Input {
             }
         }
         Ok(skipped)
+    }
+
+    /// Calls `f` with the spans `query` selects of one trace at a time,
+    /// starting from one end of the window (`newest_first`: its end), each
+    /// trace with a bound: every trace not passed yet has all its selected
+    /// spans starting at or before the bound (newest first) or at or after
+    /// it (oldest first). Stops when `f` breaks, so a search for the latest
+    /// traces reads the store only as far back as its answer reaches
+    /// ([`sqlite::for_each_trace_from_end`]).
+    ///
+    /// JSONL files have no index to walk: every trace is passed, in no
+    /// particular order, with the bound that promises nothing (`u64::MAX`
+    /// newest first, 0 oldest first).
+    pub fn for_each_trace_from_end(
+        &self,
+        query: &SpanQuery,
+        newest_first: bool,
+        f: &mut dyn FnMut(u64, Vec<SpanRow>) -> ControlFlow<()>,
+    ) -> Result<Skipped, LoadError> {
+        match self {
+            Input::Store(store) => {
+                let mut skipped = Skipped::default();
+                sqlite::for_each_trace_from_end(store, query, newest_first, &mut skipped, f)?;
+                Ok(skipped)
+            }
+            Input::Jsonl(_) => {
+                let bound = if newest_first { u64::MAX } else { 0 };
+                let mut done = false;
+                self.for_each_trace(query, &mut |spans| {
+                    if !done {
+                        done = f(bound, spans).is_break();
+                    }
+                })
+            }
+        }
     }
 
     /// The traces (sorted ids) with a span inside `query`'s window that

@@ -17,6 +17,10 @@ use crate::analyze::model::{
 use crate::analyze::search::SpanFilter;
 use crate::store::{Store, StoreError};
 
+mod from_end;
+
+pub(super) use from_end::for_each_trace_from_end;
+
 /// The span columns every read takes; the trace row first.
 const COLUMNS: &str = "trace, trace_id, span_id, parent_span_id, resource_id, name, kind, \
                        status, start_ns, end_ns";
