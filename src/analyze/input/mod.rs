@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use super::model::{Names, SpanRow, TraceId};
+use super::model::{Names, SpanRow, SpanTiming, TraceId};
 use super::search::SpanFilter;
 use crate::store::{Store, StoreError};
 
@@ -201,6 +201,26 @@ impl Input {
             })?,
         }
         Ok(skipped)
+    }
+
+    /// Calls `f` with the timing (service, name, status, duration and the
+    /// selected attributes) of each span `query` selects, in no particular
+    /// order. From the store only those columns are read, and nothing is
+    /// allocated per row, so this is the cheapest full read; a row is
+    /// skipped when one of them is bad.
+    pub fn for_each_timing(
+        &self,
+        query: &SpanQuery,
+        f: &mut dyn FnMut(&SpanTiming<'_>),
+    ) -> Result<Skipped, LoadError> {
+        match self {
+            Input::Store(store) => {
+                let mut skipped = Skipped::default();
+                sqlite::for_each_timing(store, query, &mut skipped, f)?;
+                Ok(skipped)
+            }
+            Input::Jsonl(_) => self.for_each_span(query, &mut |s| f(&SpanTiming::of(&s))),
+        }
     }
 
     /// Calls `f` with the spans `query` selects of one trace at a time (all
