@@ -73,3 +73,58 @@ pub(in crate::analyze::input) fn for_each_timing(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::analyze::input::{Input, SpanQuery};
+    use crate::batch::SpoolCursor;
+    use crate::store::{Store, generate};
+
+    #[test]
+    fn bad_rows_are_counted_and_the_rest_read() {
+        let dir = std::env::temp_dir().join(format!(
+            "ringside-timings-{}-{}",
+            std::process::id(),
+            ringside::clock::unix_ns()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        {
+            let mut store = Store::open(&path).unwrap();
+            store
+                .write(
+                    &generate::traces(1, 10, 1_000_000_000, 1_000_000),
+                    SpoolCursor::default(),
+                )
+                .unwrap();
+        }
+        {
+            // Corrupt as a hand edit would, foreign keys not enforced.
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.pragma_update(None, "foreign_keys", false).unwrap();
+            conn.execute("UPDATE spans SET status = 9 WHERE id = 1", [])
+                .unwrap();
+            conn.execute("UPDATE spans SET resource_id = 999 WHERE id = 2", [])
+                .unwrap();
+            conn.execute("UPDATE spans SET start_ns = -5 WHERE id = 3", [])
+                .unwrap();
+        }
+        let input = Input::store(&path).unwrap();
+        let (mut read, mut total_ns) = (0, 0u64);
+        let skipped = input
+            .for_each_timing(&SpanQuery::default(), &mut |t| {
+                read += 1;
+                total_ns += t.duration_ns;
+            })
+            .unwrap();
+        assert_eq!(skipped.count, 3, "{:?}", skipped.examples);
+        assert_eq!(read, 10 * generate::SPANS_PER_TRACE - 3);
+        // The same spans, durations and all, as a full read gives.
+        let mut full_ns = 0u64;
+        let full = input
+            .for_each_span(&SpanQuery::default(), &mut |s| full_ns += s.duration_ns())
+            .unwrap();
+        assert_eq!((full.count, full_ns), (3, total_ns));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
