@@ -10,6 +10,12 @@
 //! start, so the walk over all spans misses none. Walking past a trace's
 //! other spans costs one index entry each, and the writer pays for no extra
 //! index.
+//!
+//! Each trace met is looked up on its own, so a walk that reaches every
+//! trace of the window costs more than the pass in trace order: measured on
+//! 1 M spans (71 429 traces), `search --limit 100000` took 0.96 s of CPU
+//! against 0.66 s, `--limit 10000` 0.11 s against 0.66 s, `--limit 10`
+//! 0.01 s.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
