@@ -163,7 +163,7 @@ pub struct Bottlenecks {
 /// per operation, nothing per trace.
 #[derive(Debug, Default)]
 pub struct CriticalTally {
-    on_path: HashMap<Op, (u64, u64)>,
+    on_path: HashMap<Op, (u64, u64), foldhash::fast::RandomState>,
     total: u64,
     traces: u64,
 }

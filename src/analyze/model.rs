@@ -199,10 +199,49 @@ impl SpanRow {
     }
 }
 
+/// What latency statistics need of a span, borrowed from whoever holds it
+/// (a [`SpanRow`], or a row being read: [`super::input::Input::for_each_timing`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SpanTiming<'a> {
+    /// `service.name` of the process that recorded it.
+    pub service: &'a Arc<str>,
+    /// Operation name.
+    pub name: &'a Arc<str>,
+    /// True when the status is error.
+    pub error: bool,
+    /// End minus start, zero if the end is before the start.
+    pub duration_ns: u64,
+    /// The attributes the read selected.
+    pub attributes: &'a [(String, AttrValue)],
+}
+
+impl<'a> SpanTiming<'a> {
+    /// The timing of a loaded span.
+    pub fn of(span: &'a SpanRow) -> SpanTiming<'a> {
+        SpanTiming {
+            service: &span.service,
+            name: &span.name,
+            error: span.is_error(),
+            duration_ns: span.duration_ns(),
+            attributes: &span.attributes,
+        }
+    }
+
+    /// The first attribute named `key`.
+    pub fn attr(&self, key: &str) -> Option<&'a AttrValue> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}
+
 /// Shares one allocation among the many spans with the same service or
 /// operation name.
+/// foldhash rather than SipHash: this is a lookup per span read, and the
+/// names come from the local store or files, not from a network peer.
 #[derive(Default, Debug)]
-pub struct Names(HashSet<Arc<str>>);
+pub struct Names(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Names {
     /// The shared copy of `s`.

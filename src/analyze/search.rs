@@ -1,6 +1,8 @@
 //! Finding traces: a trace is listed when one of its spans matches every
 //! filter given (as in Jaeger's search).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -125,6 +127,10 @@ pub struct TopTraces {
     sort: SortBy,
     limit: usize,
     kept: Vec<TraceSummary>,
+    /// For [`SortBy::Recent`] and [`SortBy::Oldest`]: the starts of the best
+    /// `limit` traces offered, as [`TopTraces::rank_start`] maps them (larger
+    /// is better), smallest on top: the last of the first `limit`.
+    best_starts: BinaryHeap<Reverse<u64>>,
 }
 
 impl TopTraces {
@@ -134,13 +140,50 @@ impl TopTraces {
             sort,
             limit,
             kept: Vec::new(),
+            best_starts: BinaryHeap::new(),
         }
+    }
+
+    /// A root start mapped so that larger ranks higher: itself for
+    /// [`SortBy::Recent`], its complement for [`SortBy::Oldest`].
+    fn rank_start(&self, start_ns: u64) -> u64 {
+        match self.sort {
+            SortBy::Oldest => u64::MAX - start_ns,
+            _ => start_ns,
+        }
+    }
+
+    /// True when the first `limit` are known whatever else is offered,
+    /// provided every trace still to come has all its spans starting at or
+    /// before `bound` ([`SortBy::Recent`]) or at or after it
+    /// ([`SortBy::Oldest`]): the first `limit` are there and the last of
+    /// them started after (before) `bound`. A trace ranks by its root's
+    /// start, and its root is one of its spans. Always false for the other
+    /// orders.
+    pub fn settled(&self, bound: u64) -> bool {
+        if !matches!(self.sort, SortBy::Recent | SortBy::Oldest) {
+            return false;
+        }
+        if self.limit == 0 {
+            return true;
+        }
+        self.best_starts.len() == self.limit
+            && self
+                .best_starts
+                .peek()
+                .is_some_and(|Reverse(last)| *last > self.rank_start(bound))
     }
 
     /// Offers one trace.
     pub fn offer(&mut self, t: TraceSummary) {
         if self.limit == 0 {
             return;
+        }
+        if matches!(self.sort, SortBy::Recent | SortBy::Oldest) {
+            self.best_starts.push(Reverse(self.rank_start(t.start_ns)));
+            if self.best_starts.len() > self.limit {
+                self.best_starts.pop();
+            }
         }
         self.kept.push(t);
         if self.kept.len() >= 2 * self.limit.max(512) {

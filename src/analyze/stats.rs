@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::SpanRow;
+use super::model::{SpanRow, SpanTiming};
 
 /// A percentile in parts per million (50% = 500_000), so that 99.9% is exact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,14 +33,28 @@ impl Quantile {
 /// `ceil(q · n)`-th smallest value, the smallest for `q = 0`. `None` when
 /// empty.
 pub fn nearest_rank(sorted: &[u64], q: Quantile) -> Option<u64> {
-    let n = sorted.len() as u128;
+    sorted.get(rank_index(sorted.len(), q)?).copied()
+}
+
+/// Where the nearest-rank percentile `q` of `n` values is in their ascending
+/// order: `ceil(q · n) - 1`, 0 for `q = 0`. `None` when `n` is 0.
+fn rank_index(n: usize, q: Quantile) -> Option<usize> {
     if n == 0 {
         return None;
     }
     let q = u128::from(q.0.min(1_000_000));
-    let rank = (q * n).div_ceil(1_000_000).max(1);
-    sorted.get(rank as usize - 1).copied()
+    let rank = (q * n as u128).div_ceil(1_000_000).max(1);
+    Some(rank as usize - 1)
 }
+
+/// The percentiles [`OpStats`] reports, ascending.
+const REPORTED: [Quantile; 5] = [
+    Quantile::P50,
+    Quantile::P90,
+    Quantile::P95,
+    Quantile::P99,
+    Quantile::P999,
+];
 
 /// What `stats` groups by: service, operation and optionally the value of one
 /// attribute.
@@ -87,12 +101,28 @@ pub struct OpStats {
 }
 
 impl OpStats {
-    /// Statistics of `durations` (any order; sorted in place).
+    /// Statistics of `durations` (any order; reordered in place). Each
+    /// percentile is selected, not sorted for: the first in the whole slice,
+    /// each next one among the values above the last, so the work is a few
+    /// passes over the durations rather than a sort.
     pub fn from_durations(key: OpKey, durations: &mut [u64], errors: u64) -> OpStats {
-        durations.sort_unstable();
         let count = durations.len() as u64;
         let sum: u128 = durations.iter().map(|&d| u128::from(d)).sum();
-        let q = |q| nearest_rank(durations, q).unwrap_or(0);
+        let min_ns = durations.iter().copied().min().unwrap_or(0);
+        let max_ns = durations.iter().copied().max().unwrap_or(0);
+        let mut at = [0u64; REPORTED.len()];
+        let mut from = 0;
+        for (value, q) in at.iter_mut().zip(REPORTED) {
+            let Some(i) = rank_index(durations.len(), q) else {
+                break;
+            };
+            // Ranks grow with `q`: everything before `from` is no larger
+            // than what is at `from`, so the i-th smallest is in the rest.
+            let (_, v, _) = durations[from..].select_nth_unstable(i - from);
+            *value = *v;
+            from = i;
+        }
+        let [p50_ns, p90_ns, p95_ns, p99_ns, p999_ns] = at;
         OpStats {
             key,
             count,
@@ -107,13 +137,13 @@ impl OpStats {
             } else {
                 (sum / u128::from(count)) as u64
             },
-            min_ns: durations.first().copied().unwrap_or(0),
-            p50_ns: q(Quantile::P50),
-            p90_ns: q(Quantile::P90),
-            p95_ns: q(Quantile::P95),
-            p99_ns: q(Quantile::P99),
-            p999_ns: q(Quantile::P999),
-            max_ns: durations.last().copied().unwrap_or(0),
+            min_ns,
+            p50_ns,
+            p90_ns,
+            p95_ns,
+            p99_ns,
+            p999_ns,
+            max_ns,
         }
     }
 }
@@ -124,7 +154,23 @@ impl OpStats {
 #[derive(Debug, Default)]
 pub struct OpDurations {
     group_by: Option<String>,
-    groups: HashMap<OpKey, (Vec<u64>, u64)>,
+    /// Each group's key, durations and errors, in the order first met.
+    groups: Vec<(OpKey, Vec<u64>, u64)>,
+    /// The group of each key.
+    by_key: HashMap<OpKey, usize, foldhash::fast::RandomState>,
+    /// The group of each (service, operation) by the addresses of the two
+    /// names, when not grouping by attribute. Inputs share one allocation
+    /// per name ([`super::model::Names`]), so most spans find their group
+    /// here without hashing or comparing a string.
+    by_address: HashMap<(usize, usize), usize, foldhash::fast::RandomState>,
+    /// The names whose addresses are keys of `by_address`, held so that no
+    /// other name can be allocated at one of those addresses.
+    held: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// Where a name is allocated.
+fn address(name: &Arc<str>) -> usize {
+    Arc::as_ptr(name).cast::<u8>() as usize
 }
 
 impl OpDurations {
@@ -133,24 +179,57 @@ impl OpDurations {
     pub fn new(group_by: Option<&str>) -> OpDurations {
         OpDurations {
             group_by: group_by.map(str::to_owned),
-            groups: HashMap::new(),
+            ..OpDurations::default()
         }
     }
 
     /// Counts one span.
     pub fn add(&mut self, s: &SpanRow) {
-        let key = OpKey {
-            service: s.service.clone(),
-            operation: s.name.clone(),
-            group: self
-                .group_by
-                .as_deref()
-                .and_then(|k| s.attr(k))
-                .map(|v| v.to_string()),
+        self.add_timing(&SpanTiming::of(s));
+    }
+
+    /// Counts one span, from what statistics need of it.
+    pub fn add_timing(&mut self, s: &SpanTiming<'_>) {
+        let group = match &self.group_by {
+            None => {
+                let at = (address(s.service), address(s.name));
+                match self.by_address.get(&at) {
+                    Some(&g) => g,
+                    None => {
+                        let g = self.group(OpKey {
+                            service: s.service.clone(),
+                            operation: s.name.clone(),
+                            group: None,
+                        });
+                        self.held.push((s.service.clone(), s.name.clone()));
+                        self.by_address.insert(at, g);
+                        g
+                    }
+                }
+            }
+            Some(k) => {
+                let key = OpKey {
+                    service: s.service.clone(),
+                    operation: s.name.clone(),
+                    group: s.attr(k).map(|v| v.to_string()),
+                };
+                self.group(key)
+            }
         };
-        let entry = self.groups.entry(key).or_default();
-        entry.0.push(s.duration_ns());
-        entry.1 += u64::from(s.is_error());
+        let (_, durations, errors) = &mut self.groups[group];
+        durations.push(s.duration_ns);
+        *errors += u64::from(s.error);
+    }
+
+    /// The group of `key`, created if new.
+    fn group(&mut self, key: OpKey) -> usize {
+        if let Some(&g) = self.by_key.get(&key) {
+            return g;
+        }
+        let g = self.groups.len();
+        self.groups.push((key.clone(), Vec::new(), 0));
+        self.by_key.insert(key, g);
+        g
     }
 
     /// Statistics of every group, sorted by service, operation, group. Each
@@ -159,7 +238,7 @@ impl OpDurations {
         let mut out: Vec<OpStats> = self
             .groups
             .into_iter()
-            .map(|(key, (mut durations, errors))| {
+            .map(|(key, mut durations, errors)| {
                 OpStats::from_durations(key, &mut durations, errors)
             })
             .collect();
@@ -211,6 +290,7 @@ mod tests {
                 group: None,
             };
             let st = OpStats::from_durations(key, &mut values, 0);
+            values.sort_unstable();
             assert_eq!(st.p50_ns, naive(&unsorted, 0.50));
             assert_eq!(st.p90_ns, naive(&unsorted, 0.90));
             assert_eq!(st.p95_ns, naive(&unsorted, 0.95));
@@ -238,6 +318,27 @@ mod tests {
         assert_eq!(nearest_rank(&v, Quantile::P99), Some(40));
         v.clear();
         assert_eq!(nearest_rank(&v, Quantile::P50), None);
+    }
+
+    #[test]
+    fn names_in_separate_allocations_still_group_by_their_text() {
+        use crate::analyze::testing::span;
+        // Interned names (one allocation per name) and names allocated per
+        // span, freed and allocated again in between: one group per text.
+        let mut groups = OpDurations::new(None);
+        let shared: Arc<str> = Arc::from("read");
+        for i in 0..100u64 {
+            let mut s = span(1, None, 0, i);
+            s.name = if i % 2 == 0 {
+                shared.clone()
+            } else {
+                Arc::from(if i % 3 == 0 { "write" } else { "read" })
+            };
+            groups.add(&s);
+        }
+        let st = groups.finish();
+        let counts: Vec<(&str, u64)> = st.iter().map(|o| (&*o.key.operation, o.count)).collect();
+        assert_eq!(counts, [("read", 83), ("write", 17)]);
     }
 
     #[test]

@@ -31,7 +31,10 @@ impl Trace {
     /// orphan too.
     pub fn new(mut spans: Vec<SpanRow>) -> Trace {
         spans.sort_by_key(|s| (s.start_ns, s.span_id));
-        let mut index: HashMap<SpanId, usize> = HashMap::with_capacity(spans.len());
+        // foldhash: span ids come from the store or files, not from a peer
+        // choosing them to collide, and this is a lookup per span.
+        let mut index: HashMap<SpanId, usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(spans.len(), Default::default());
         let before = spans.len();
         spans.retain(|s| {
             let next = index.len();

@@ -1,5 +1,6 @@
 //! `ringside search`: find traces by their spans.
 
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -135,13 +136,26 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         query.within_traces = Some(ids);
     }
     let mut top = TopTraces::new(sort, args.limit);
-    let s = input
-        .for_each_trace(&query, &mut |spans| {
+    let s = if filter.is_empty() && matches!(sort, SortBy::Recent | SortBy::Oldest) {
+        // The answer is at one end of the window: read from that end until
+        // no trace further in can rank.
+        input.for_each_trace_from_end(&query, sort == SortBy::Recent, &mut |bound, spans| {
+            if top.settled(bound) {
+                return ControlFlow::Break(());
+            }
+            if let Some(t) = TraceSummary::of(&Trace::new(spans)) {
+                top.offer(t);
+            }
+            ControlFlow::Continue(())
+        })
+    } else {
+        input.for_each_trace(&query, &mut |spans| {
             if let Some(t) = TraceSummary::of(&Trace::new(spans)) {
                 top.offer(t);
             }
         })
-        .map_err(common::load_error)?;
+    }
+    .map_err(common::load_error)?;
     // The matching pass reads the same rows again: count bad ones once.
     if skipped.count == 0 {
         skipped = s;

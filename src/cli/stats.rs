@@ -59,7 +59,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let input = args.input.open()?;
     let mut groups = OpDurations::new(args.group_by.as_deref());
     let skipped = input
-        .for_each_span(&query, &mut |span| groups.add(&span))
+        .for_each_timing(&query, &mut |span| groups.add_timing(span))
         .map_err(common::load_error)?;
     common::warn_skipped(&skipped);
     let ops = groups.finish();

@@ -71,6 +71,14 @@ pub trait Exporter: Send {
         batches: &[SpanBatch],
         cursor: SpoolCursor,
     ) -> Result<ExportOutcome, ExportError>;
+
+    /// Called by the delivery stage each time it waited a batch timeout and
+    /// the spool had nothing new for this exporter: housekeeping that must
+    /// not wait for the next export (the SQLite exporter's retention, so that
+    /// a node that stopped writing still deletes what got too old). It runs
+    /// on the exporter's thread, between exports, and should take no longer
+    /// than a write would; failures are the exporter's to count and log.
+    fn idle(&mut self) {}
 }
 
 pub mod otlp;

@@ -12,7 +12,11 @@
 //! than `max_age_s` or beyond `max_bytes` are deleted, oldest first, in
 //! transactions of a few milliseconds, for at most twice the time the last
 //! write took (at least [`PRUNE_MIN`], at most [`PRUNE_MAX`]): pruning keeps
-//! pace with writing and never holds an export up for long.
+//! pace with writing and never holds an export up for long. A node that stops
+//! writing still prunes: while the spool has nothing new, the delivery stage
+//! calls [`Exporter::idle`], which prunes at most every [`IDLE_PRUNE_EVERY`]
+//! with the same [`PRUNE_MAX`] budget, so traces past `max_age` go within
+//! about that long of getting too old, writes or not.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -63,6 +67,11 @@ pub const PRUNE_MIN: Duration = Duration::from_millis(10);
 /// timeout).
 pub const PRUNE_MAX: Duration = Duration::from_millis(100);
 
+/// Least time between two prunes while no span arrives ([`Exporter::idle`]):
+/// the age limit holds to within this much on an idle store; a prune with
+/// nothing to delete costs two index probes.
+pub const IDLE_PRUNE_EVERY: Duration = Duration::from_secs(1);
+
 /// Writes spans into the store at one path.
 #[derive(Debug)]
 pub struct SqliteExporter {
@@ -71,6 +80,10 @@ pub struct SqliteExporter {
     retention: Retention,
     /// How long the last write took.
     last_write: Duration,
+    /// When retention last ran (before a write or while idle).
+    last_prune: Option<Instant>,
+    /// The last prune ran out of time with traces left to delete.
+    prune_behind: bool,
 }
 
 impl SqliteExporter {
@@ -83,6 +96,8 @@ impl SqliteExporter {
             store,
             retention: Retention::default(),
             last_write: Duration::ZERO,
+            last_prune: None,
+            prune_behind: false,
         })
     }
 
@@ -97,21 +112,24 @@ impl SqliteExporter {
         self
     }
 
-    /// Prunes for a bounded time; a failure is counted and logged, and the
+    /// Prunes for at most `budget`; a failure is counted and logged, and the
     /// write goes on (it may be what frees the disk next time).
-    fn prune(&mut self) {
+    fn prune(&mut self, budget: Duration) {
         if self.retention.is_unlimited() {
             return;
         }
-        let budget = (2 * self.last_write).clamp(PRUNE_MIN, PRUNE_MAX);
-        if let Err(e) = self
+        self.last_prune = Some(Instant::now());
+        match self
             .store
             .prune(&self.retention, ringside::clock::unix_ns(), budget)
         {
-            RETENTION_STATS
-                .errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            log::warn!("sqlite exporter: {}: retention: {e}", self.path.display());
+            Ok(pruned) => self.prune_behind = !pruned.done,
+            Err(e) => {
+                RETENTION_STATS
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::warn!("sqlite exporter: {}: retention: {e}", self.path.display());
+            }
         }
     }
 }
@@ -132,7 +150,7 @@ impl Exporter for SqliteExporter {
         batches: &[SpanBatch],
         cursor: SpoolCursor,
     ) -> Result<ExportOutcome, ExportError> {
-        self.prune();
+        self.prune((2 * self.last_write).clamp(PRUNE_MIN, PRUNE_MAX));
         let started = Instant::now();
         let written = self.store.write(batches, cursor);
         self.last_write = started.elapsed();
@@ -150,6 +168,19 @@ impl Exporter for SqliteExporter {
             Err(e) => Err(ExportError::Permanent {
                 reason: format!("{}: {e}", self.path.display()),
             }),
+        }
+    }
+
+    /// Prunes when [`IDLE_PRUNE_EVERY`] has passed since the last prune, or
+    /// at once when that one left traces to delete; nothing waits for a write
+    /// now, so the budget is the longest a write would wait ([`PRUNE_MAX`]).
+    fn idle(&mut self) {
+        let due = self.prune_behind
+            || self
+                .last_prune
+                .is_none_or(|t| t.elapsed() >= IDLE_PRUNE_EVERY);
+        if due {
+            self.prune(PRUNE_MAX);
         }
     }
 }
@@ -258,6 +289,37 @@ mod tests {
         .unwrap();
         let err = SqliteExporter::open(&path).unwrap_err().to_string();
         assert!(err.contains("other.db"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn idle_prunes_what_got_too_old_without_a_write() {
+        let dir = tempdir();
+        let path = dir.join("traces.db");
+        let config = SqliteConfig {
+            path: path.clone(),
+            max_age_s: 3_600,
+            max_bytes: 0,
+        };
+        let mut e = SqliteExporter::from_config(&config).unwrap();
+        // The prune before this write finds the store empty: the traces,
+        // two hours old, are written.
+        let old = ringside::clock::unix_ns() - 2 * 3_600 * 1_000_000_000;
+        let batches = crate::store::generate::traces(1, 10, old, 1_000_000);
+        e.export(&batches, SpoolCursor::default()).unwrap();
+        assert_eq!(
+            count(&path),
+            10 * crate::store::generate::SPANS_PER_TRACE as i64
+        );
+        std::thread::sleep(IDLE_PRUNE_EVERY);
+        e.idle();
+        assert_eq!(count(&path), 0);
+        // Without retention, idle does nothing.
+        let mut keep = SqliteExporter::open(&dir.join("keep.db")).unwrap();
+        keep.export(&batches, SpoolCursor::default()).unwrap();
+        std::thread::sleep(IDLE_PRUNE_EVERY);
+        keep.idle();
+        assert_eq!(count(&dir.join("keep.db")), 140);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

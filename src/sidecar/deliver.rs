@@ -339,6 +339,7 @@ impl Worker {
                 return Ok(None);
             }
             self.reader.wait(timeout);
+            self.exporter.idle();
             return Ok(None);
         }
         let spans: usize = read.batches.iter().map(|b| b.len()).sum();

@@ -111,7 +111,9 @@ const CACHE_KIB: i64 = 128 * 1024;
 
 /// Page cache of a read-only connection, in KiB: the analysis commands walk
 /// the store once in index order, so a large cache would only hold pages
-/// never read again (and count in their peak memory).
+/// never read again (and count in their peak memory). For the same reason
+/// there is no `mmap_size`: mapped pages count in the resident memory once
+/// touched, so one full pass would show the whole file in it.
 const READ_CACHE_KIB: i64 = 16 * 1024;
 
 /// Database page size in bytes, for new stores.

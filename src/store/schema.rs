@@ -17,7 +17,7 @@
 //! |---|---|
 //! | `traces (trace_id)` unique | `ringside trace`: trace id to trace row |
 //! | `spans_by_trace (trace, span_id)` unique | the trace's spans, duplicate spans ignored |
-//! | `spans_by_start (start_ns)` | time windows (`--since`, `--until`) |
+//! | `spans_by_start (start_ns)` | time windows (`--since`, `--until`); the latest or oldest traces of a window (walked from that end); retention's oldest spans |
 //!
 //! Service, status, duration and attribute filters are applied to the spans
 //! of the window after loading (they need whole traces anyway), so version 1's

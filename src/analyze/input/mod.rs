@@ -10,9 +10,10 @@
 //! trace, or small inputs).
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use super::model::{Names, SpanRow, TraceId};
+use super::model::{Names, SpanRow, SpanTiming, TraceId};
 use super::search::SpanFilter;
 use crate::store::{Store, StoreError};
 
@@ -202,6 +203,26 @@ impl Input {
         Ok(skipped)
     }
 
+    /// Calls `f` with the timing (service, name, status, duration and the
+    /// selected attributes) of each span `query` selects, in no particular
+    /// order. From the store only those columns are read, and nothing is
+    /// allocated per row, so this is the cheapest full read; a row is
+    /// skipped when one of them is bad.
+    pub fn for_each_timing(
+        &self,
+        query: &SpanQuery,
+        f: &mut dyn FnMut(&SpanTiming<'_>),
+    ) -> Result<Skipped, LoadError> {
+        match self {
+            Input::Store(store) => {
+                let mut skipped = Skipped::default();
+                sqlite::for_each_timing(store, query, &mut skipped, f)?;
+                Ok(skipped)
+            }
+            Input::Jsonl(_) => self.for_each_span(query, &mut |s| f(&SpanTiming::of(&s))),
+        }
+    }
+
     /// Calls `f` with the spans `query` selects of one trace at a time (all
     /// of a trace's selected spans in one call), traces in no particular
     /// order.
@@ -247,6 +268,41 @@ impl Input {
             }
         }
         Ok(skipped)
+    }
+
+    /// Calls `f` with the spans `query` selects of one trace at a time,
+    /// starting from one end of the window (`newest_first`: its end), each
+    /// trace with a bound: every trace not passed yet has all its selected
+    /// spans starting at or before the bound (newest first) or at or after
+    /// it (oldest first). Stops when `f` breaks, so a search for the latest
+    /// traces reads the store only as far back as its answer reaches
+    /// ([`sqlite::for_each_trace_from_end`]).
+    ///
+    /// JSONL files have no index to walk: every trace is passed, in no
+    /// particular order, with the bound that promises nothing (`u64::MAX`
+    /// newest first, 0 oldest first).
+    pub fn for_each_trace_from_end(
+        &self,
+        query: &SpanQuery,
+        newest_first: bool,
+        f: &mut dyn FnMut(u64, Vec<SpanRow>) -> ControlFlow<()>,
+    ) -> Result<Skipped, LoadError> {
+        match self {
+            Input::Store(store) => {
+                let mut skipped = Skipped::default();
+                sqlite::for_each_trace_from_end(store, query, newest_first, &mut skipped, f)?;
+                Ok(skipped)
+            }
+            Input::Jsonl(_) => {
+                let bound = if newest_first { u64::MAX } else { 0 };
+                let mut done = false;
+                self.for_each_trace(query, &mut |spans| {
+                    if !done {
+                        done = f(bound, spans).is_break();
+                    }
+                })
+            }
+        }
     }
 
     /// The traces (sorted ids) with a span inside `query`'s window that

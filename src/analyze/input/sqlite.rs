@@ -17,6 +17,13 @@ use crate::analyze::model::{
 use crate::analyze::search::SpanFilter;
 use crate::store::{Store, StoreError};
 
+mod attrs;
+mod from_end;
+mod timings;
+
+pub(super) use from_end::for_each_trace_from_end;
+pub(super) use timings::for_each_timing;
+
 /// The span columns every read takes; the trace row first.
 const COLUMNS: &str = "trace, trace_id, span_id, parent_span_id, resource_id, name, kind, \
                        status, start_ns, end_ns";
@@ -107,7 +114,7 @@ impl<'a> Read<'a> {
             row,
             &self.resources,
             &mut self.names,
-            self.with_attrs,
+            self.with_attrs.then_some(&self.query.attributes),
             self.query.details,
         ) {
             Ok(mut span) => {
@@ -347,7 +354,7 @@ pub(super) fn traces_matching(
 fn resource_names(conn: &Connection, names: &mut Names) -> Result<ResourceNames, StoreError> {
     let mut stmt = conn.prepare("SELECT id, service, host FROM resources")?;
     let mut rows = stmt.query([])?;
-    let mut map = HashMap::new();
+    let mut map = ResourceNames::default();
     while let Some(row) = rows.next()? {
         let service = names.intern(row.get_ref(1)?.as_str().unwrap_or("?"));
         let host = names.intern(row.get_ref(2)?.as_str().unwrap_or(""));
@@ -357,7 +364,7 @@ fn resource_names(conn: &Connection, names: &mut Names) -> Result<ResourceNames,
 }
 
 /// Service and host by resource row id.
-type ResourceNames = HashMap<i64, (Arc<str>, Arc<str>)>;
+type ResourceNames = HashMap<i64, (Arc<str>, Arc<str>), foldhash::fast::RandomState>;
 
 /// Why a row could not be decoded.
 type RowError = String;
@@ -391,7 +398,7 @@ fn decode_row(
     row: &Row<'_>,
     resources: &ResourceNames,
     names: &mut Names,
-    attrs: bool,
+    attrs: Option<&AttrSelection>,
     details: bool,
 ) -> Result<SpanRow, RowError> {
     // Columns as in [`COLUMNS`]: 0 is the trace row, 1.. the span.
@@ -430,8 +437,8 @@ fn decode_row(
         events: Vec::new(),
         links: Vec::new(),
     };
-    if attrs {
-        span.attributes = json_attrs(text(row, 10)?.unwrap_or("{}"))?;
+    if let Some(attrs) = attrs {
+        span.attributes = attrs::parse(text(row, 10)?.unwrap_or("{}"), attrs)?;
     }
     if details {
         span.status_message = text(row, 11)?.map(str::to_owned);
@@ -457,41 +464,6 @@ fn attrs_of(v: &serde_json::Value) -> Attributes {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A JSON object's entries in document order (a `serde_json::Map` would sort
-/// them, losing the order the instrumentation wrote them in).
-struct Ordered(Vec<(String, serde_json::Value)>);
-
-impl<'de> serde::Deserialize<'de> for Ordered {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Ordered;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Ordered, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(entry) = map.next_entry()? {
-                    out.push(entry);
-                }
-                Ok(Ordered(out))
-            }
-        }
-        d.deserialize_map(Entries)
-    }
-}
-
-fn json_attrs(s: &str) -> Result<Attributes, RowError> {
-    let Ordered(entries) = serde_json::from_str(s).map_err(|e| format!("attributes: {e}"))?;
-    Ok(entries
-        .into_iter()
-        .map(|(k, v)| (k, AttrValue::from_json(&v)))
-        .collect())
 }
 
 fn json_events(s: &str) -> Result<Vec<Event>, RowError> {

@@ -261,3 +261,52 @@ fn a_batch_is_retried_until_the_size_cap_deletes_it_then_counted_as_lost() {
     let failed: u64 = stats.spans_failed.lock().unwrap().values().sum();
     assert_eq!(failed, 0, "nothing is dropped for retrying too long");
 }
+
+#[test]
+fn retention_runs_while_no_spans_arrive() {
+    use crate::export::sqlite::{SqliteConfig, SqliteExporter};
+    use crate::store::{Store, generate};
+    let dir = tempfile::tempdir().unwrap();
+    let limits = SpoolLimits {
+        max_bytes: 64 << 20,
+        segment_bytes: 1 << 20,
+    };
+    let mut spool = Spool::open(&dir.path().join("spool"), limits).unwrap();
+    // Ten traces that started two hours ago, in a store that keeps one hour:
+    // the prune before their write finds an empty store, so they are
+    // written, and only a prune after it (with no write to come) removes
+    // them.
+    let hour = 3_600 * 1_000_000_000u64;
+    let old = ringside::clock::unix_ns() - 2 * hour;
+    for b in generate::traces(1, 10, old, 1_000_000) {
+        spool.append(&b, None).unwrap();
+    }
+    let path = dir.path().join("traces.db");
+    let config = SqliteConfig {
+        path: path.clone(),
+        max_age_s: 3_600,
+        max_bytes: 0,
+    };
+    let exporter = SqliteExporter::from_config(&config).unwrap();
+    let delivery =
+        Delivery::start(&spool, vec![Box::new(exporter)], fast_batch(), fast_retry()).unwrap();
+    let stats = delivery.handles()[0].1.clone();
+    let written = 10 * generate::SPANS_PER_TRACE as u64;
+    wait_until("the traces written", || {
+        stats.spans_ok.load(Ordering::Relaxed) == written
+    });
+    let spans = || -> i64 {
+        Store::open_read_only(&path)
+            .unwrap()
+            .connection()
+            .query_row("SELECT count(*) FROM spans", [], |r| r.get(0))
+            .unwrap()
+    };
+    wait_until("the old traces pruned with no write", || spans() == 0);
+    assert_eq!(
+        stats.batches_ok.load(Ordering::Relaxed),
+        1,
+        "no export ran the prune"
+    );
+    delivery.shutdown();
+}
