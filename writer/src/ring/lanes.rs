@@ -19,8 +19,13 @@ use super::protocol::{OWNED, PushError, RingRef};
 use crate::record::Record;
 
 /// Rings a thread keeps a lane in at once; writing to one more gives back the
-/// lane of the one written longest ago.
-const HELD_MAX: usize = 4;
+/// lane of the one written longest ago. Taking a lane scans the ring's lanes
+/// (tens of cache misses), so a thread that writes to more rings than this in
+/// turn pays that scan on every span: 8 covers a process that hosts several
+/// services (the bench's in-process store writes to 6 rings from one thread;
+/// with 4 it took a lane per span). The array is 8 entries of about 56 bytes,
+/// searched from the most recently taken.
+const HELD_MAX: usize = 8;
 
 /// A lane this thread holds in one ring, or the note that it found none.
 struct Held {
