@@ -70,8 +70,11 @@ fn a_long_outage_and_huge_retry_after_lose_nothing_while_the_spool_has_room() {
 
     // The collector is away for many times the attempts the old give-up
     // allowed.
+    // Until the exporter has started, its series are not on the page yet.
     wait_for("many failed attempts", Duration::from_secs(120), || {
-        otlp(&scrape::page(&metrics), &["ringside_export_retries_total{"]) >= DOWN_ATTEMPTS
+        let page = scrape::page(&metrics);
+        scrape::metric(&page, &["exporter=\"otlp\"", "ringside_export_retries_total{"])
+            .is_some_and(|n| n >= DOWN_ATTEMPTS)
     });
     let page = scrape::page(&metrics);
     assert_eq!(
