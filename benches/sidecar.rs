@@ -35,6 +35,11 @@ use ringside_agent::sidecar::sample::Sampler;
 use ringside_agent::sidecar::spool::{Spool, SpoolLimits};
 use std::time::{Duration, Instant};
 
+/// A spool that never fills during a run: 1 GiB in 16 MiB segments.
+const LIMITS: SpoolLimits = SpoolLimits {
+    max_bytes: 1 << 30,
+    segment_bytes: 16 << 20,
+};
 const SPANS: usize = 1 << 16;
 const BATCH: usize = 8192;
 
@@ -136,11 +141,7 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
                 (f, spool_dir)
             },
             |(mut f, spool_dir)| {
-                let limits = SpoolLimits {
-                    max_bytes: 1 << 30,
-                    segment_bytes: 16 << 20,
-                };
-                let mut spool = Spool::open(spool_dir.path(), limits).expect("spool");
+                let mut spool = Spool::open(spool_dir.path(), LIMITS).expect("spool");
                 let mut reader = spool.reader("otlp").expect("reader");
                 let mut n = 0;
                 drain(&mut f, |batch| {
@@ -185,11 +186,7 @@ fn bench_fsync(c: &mut Criterion) {
                     (f, spool_dir)
                 },
                 |(mut f, spool_dir)| {
-                    let limits = SpoolLimits {
-                        max_bytes: 1 << 30,
-                        segment_bytes: 16 << 20,
-                    };
-                    let mut spool = Spool::open(spool_dir.path(), limits).expect("spool");
+                    let mut spool = Spool::open(spool_dir.path(), LIMITS).expect("spool");
                     let mut last_sync = Instant::now();
                     let mut syncs = 0;
                     let n = drain(&mut f, |batch| {

@@ -73,8 +73,11 @@ fn a_long_outage_and_huge_retry_after_lose_nothing_while_the_spool_has_room() {
     // Until the exporter has started, its series are not on the page yet.
     wait_for("many failed attempts", Duration::from_secs(120), || {
         let page = scrape::page(&metrics);
-        scrape::metric(&page, &["exporter=\"otlp\"", "ringside_export_retries_total{"])
-            .is_some_and(|n| n >= DOWN_ATTEMPTS)
+        scrape::metric(
+            &page,
+            &["exporter=\"otlp\"", "ringside_export_retries_total{"],
+        )
+        .is_some_and(|n| n >= DOWN_ATTEMPTS)
     });
     let page = scrape::page(&metrics);
     assert_eq!(
