@@ -49,11 +49,8 @@ pub fn source() -> Source {
     }
 }
 
-/// `extern "C"`: it cannot unwind (a panic here would abort), which lets the
-/// compiler build a span's record in place in callers that inline [`now`]
-/// (an unwind edge there would keep the half-built span alive for its drop).
 #[cold]
-extern "C" fn choose_source() -> Source {
+fn choose_source() -> Source {
     let forced = std::env::var("RINGSIDE_CLOCK").ok();
     let chosen = match forced.as_deref() {
         Some("monotonic") => Source::Monotonic,

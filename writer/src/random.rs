@@ -27,10 +27,8 @@ pub(crate) fn next_u64() -> u64 {
 
 /// A seed from getrandom(2); falls back to time and thread address if the call
 /// fails (ids stay unique enough, and tracing never fails for want of entropy).
-///
-/// `extern "C"` so that it cannot unwind, as [`crate::clock::now`]'s cold path.
 #[cold]
-extern "C" fn seed() -> u64 {
+fn seed() -> u64 {
     let mut buf = [0u8; 8];
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };

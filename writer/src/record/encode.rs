@@ -28,8 +28,8 @@ impl Record {
         if name_kept.len() < name.len() {
             self.flags |= Record::FLAG_NAME_TRUNCATED;
         }
-        // `min` again, though `cut_utf8` already cut: it lets the compiler see
-        // that the copy is in bounds (no panic path in the span's start).
+        // `min` again, though `cut_utf8` already cut: the compiler then sees
+        // that the copy is in bounds and drops the panic branch.
         let n = name_kept.len().min(MAX_NAME);
         self.payload[..n].copy_from_slice(&name_kept.as_bytes()[..n]);
         self.name_len = n as u8;

@@ -23,10 +23,10 @@ pub struct Span<'t> {
 impl<'t> Span<'t> {
     /// Starts a span now, as a child of `parent` (or a new trace).
     ///
-    /// Written so that the compiler builds the span where the caller keeps it
-    /// (a `Span` is 280 bytes; each move is a copy): nothing between the
-    /// span's creation and its return can unwind, so no drop of a half-built
-    /// span keeps it in a place of its own.
+    /// The record is built inside the span, not built apart and moved in (a
+    /// `Span` is 280 bytes and each move is a copy). One move remains: the
+    /// returned span into the caller's variable, which rustc does not build
+    /// in place through this call chain.
     #[inline(always)]
     pub(crate) fn start(
         tracer: &'t RingHandle,
