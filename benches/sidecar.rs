@@ -64,19 +64,11 @@ fn filled(records: &[Record]) -> Filled {
 /// Drains every span of the ring in batches of [`BATCH`], samples them and
 /// hands each batch to `stage`; returns the spans drained.
 fn drain(filled: &mut Filled, mut stage: impl FnMut(&SpanBatch)) -> usize {
-    let (source, sampler) = (&mut filled.ring.source, &mut filled.sampler);
-    let mut total = 0;
-    loop {
-        let report = source.drain(BATCH, |batch, _, _| {
-            sampler.sample(batch, std::time::Instant::now());
-            stage(batch);
-            Ok(())
-        });
-        total += report.records;
-        if report.records == 0 {
-            return total;
-        }
-    }
+    let sampler = &mut filled.sampler;
+    filled.ring.drain_all(BATCH, |batch| {
+        sampler.sample(batch, std::time::Instant::now());
+        stage(batch);
+    })
 }
 
 fn bench(c: &mut Criterion<ThreadCpuTime>) {

@@ -23,7 +23,6 @@ use thread_cpu::ThreadCpuTime;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ringside::record::{Record, StatusCode};
-use ringside_agent::batch::SpanBatch;
 use ringside_agent::sidecar::config::SamplingConfig;
 use ringside_agent::sidecar::sample::Sampler;
 use ringside_agent::sidecar::span_metrics::{SpanMetrics, SpanMetricsConfig};
@@ -78,24 +77,16 @@ fn filled(records: &[Record], ratio: f64, dimension: bool) -> Filled {
 /// Drains every span in batches of [`BATCH`] and samples them, with or
 /// without the stage; returns the spans drained.
 fn drain(f: &mut Filled, metrics: bool) -> usize {
-    let (source, sampler, stage) = (&mut f.ring.source, &mut f.sampler, &mut f.stage);
-    let mut total = 0;
-    loop {
-        let report = source.drain(BATCH, |batch: &mut SpanBatch, _, _| {
-            if metrics {
-                stage.observe(batch);
-            }
-            sampler.sample(batch, std::time::Instant::now());
-            if metrics {
-                stage.offer_kept(batch);
-            }
-            Ok(())
-        });
-        total += report.records;
-        if report.records == 0 {
-            return total;
+    let (sampler, stage) = (&mut f.sampler, &mut f.stage);
+    f.ring.drain_all(BATCH, |batch| {
+        if metrics {
+            stage.observe(batch);
         }
-    }
+        sampler.sample(batch, std::time::Instant::now());
+        if metrics {
+            stage.offer_kept(batch);
+        }
+    })
 }
 
 fn bench(c: &mut Criterion<ThreadCpuTime>) {

@@ -7,6 +7,7 @@
 
 use ringside::record::{Record, SpanKind, Value};
 use ringside::ring::Ring;
+use ringside_agent::batch::SpanBatch;
 use ringside_agent::sidecar::source::Source;
 
 /// Span `i` of a data node's writes: named `name`, from `start` (raw ticks
@@ -55,5 +56,23 @@ pub fn filled_ring(records: &[Record]) -> FilledRing {
         _dir: dir,
         _ring: ring,
         source,
+    }
+}
+
+impl FilledRing {
+    /// Drains every span of the ring in batches of at most `batch` spans,
+    /// handing each to `each`; returns the spans drained.
+    pub fn drain_all(&mut self, batch: usize, mut each: impl FnMut(&mut SpanBatch)) -> usize {
+        let mut total = 0;
+        loop {
+            let report = self.source.drain(batch, |b, _, _| {
+                each(b);
+                Ok(())
+            });
+            total += report.records;
+            if report.records == 0 {
+                return total;
+            }
+        }
     }
 }

@@ -37,6 +37,17 @@ pub enum AttrSelection {
     All,
 }
 
+impl AttrSelection {
+    /// Only `keys`; [`AttrSelection::None`] when there are none.
+    pub fn of_keys(keys: Vec<String>) -> AttrSelection {
+        if keys.is_empty() {
+            AttrSelection::None
+        } else {
+            AttrSelection::Keys(keys)
+        }
+    }
+}
+
 /// What to load.
 #[derive(Clone, Debug, Default)]
 pub struct SpanQuery {
@@ -321,12 +332,7 @@ impl Input {
             }
             Input::Jsonl(_) => {
                 let mut query = query.clone();
-                let keys = filter.attr_keys();
-                query.attributes = if keys.is_empty() {
-                    AttrSelection::None
-                } else {
-                    AttrSelection::Keys(keys)
-                };
+                query.attributes = AttrSelection::of_keys(filter.attr_keys());
                 self.for_each_span(&query, &mut |s| {
                     if filter.matches(&s) {
                         ids.push(s.trace_id);

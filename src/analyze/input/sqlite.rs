@@ -313,12 +313,7 @@ pub(super) fn traces_matching(
     out: &mut Vec<TraceId>,
 ) -> Result<(), StoreError> {
     let mut query = query.clone();
-    let keys = filter.attr_keys();
-    query.attributes = if keys.is_empty() {
-        AttrSelection::None
-    } else {
-        AttrSelection::Keys(keys)
-    };
+    query.attributes = AttrSelection::of_keys(filter.attr_keys());
     query.service = filter.service.clone().or(query.service);
     let mut read = Read::new(store, &query)?;
     if let Some(d) = filter.min_duration_ns {
