@@ -14,6 +14,7 @@
 
 mod tracer;
 mod span;
+mod pool;
 mod ring_handle;
 pub mod context;
 pub mod propagation;

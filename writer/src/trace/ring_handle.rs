@@ -16,7 +16,8 @@ pub(crate) struct RingHandle {
     pub(super) capacity: usize,
     pub(super) enabled: bool,
     pub(super) ring: OnceLock<Result<Ring, String>>,
-    /// Spans that could not be written because the ring could not be created.
+    /// Spans that could not be written: the ring could not be created, or
+    /// the span had no record (see [`super::pool`]).
     pub(super) lost: AtomicU64,
 }
 
@@ -50,6 +51,14 @@ impl RingHandle {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Counts a span that had no record to write.
+    #[cold]
+    pub(super) fn count_lost(&self) {
+        if self.enabled {
+            self.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -137,7 +137,8 @@ impl Tracer {
         Some(self.inner.ring.get()?.as_ref().ok()?.path().to_path_buf())
     }
 
-    /// Spans lost because the ring could not be created.
+    /// Spans lost because the ring could not be created, or because a span
+    /// started in a signal handler found its thread's record pool busy.
     pub fn lost(&self) -> u64 {
         self.inner.lost.load(Ordering::Relaxed)
     }
