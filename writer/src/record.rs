@@ -214,6 +214,41 @@ const _: () = {
     assert!(MAX_NAME < PAYLOAD_SIZE);
 };
 
+/// Copies `src` into `dst`, which has the same length. A record's strings are
+/// short and their lengths known only at run time: two overlapping moves of
+/// 16, 8, 4 or 1 bytes copy up to 32 bytes without a call into the C
+/// library's `memcpy` (whose call and size dispatch cost more than the copy).
+/// When the length is a constant (a literal key) only one branch remains.
+#[inline(always)]
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    let Some(dst) = dst.get_mut(..n) else {
+        return dst.copy_from_slice(src); // lengths differ: panics, as copy_from_slice does
+    };
+    macro_rules! two_moves {
+        ($w:expr) => {{
+            let (head, tail): ([u8; $w], [u8; $w]) = (
+                src[..$w].try_into().unwrap_or([0; $w]),
+                src[n - $w..].try_into().unwrap_or([0; $w]),
+            );
+            dst[..$w].copy_from_slice(&head);
+            dst[n - $w..].copy_from_slice(&tail);
+        }};
+    }
+    match n {
+        0 => {}
+        1..=3 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..=7 => two_moves!(4),
+        8..=15 => two_moves!(8),
+        16..=32 => two_moves!(16),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// Cuts `s` to at most `max` bytes at a character boundary.
 pub fn cut_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {

@@ -31,7 +31,7 @@ impl Record {
         // `min` again, though `cut_utf8` already cut: the compiler then sees
         // that the copy is in bounds and drops the panic branch.
         let n = name_kept.len().min(MAX_NAME);
-        self.payload[..n].copy_from_slice(&name_kept.as_bytes()[..n]);
+        copy_short(&mut self.payload[..n], &name_kept.as_bytes()[..n]);
         self.name_len = n as u8;
         self.payload_len = n as u16;
     }
@@ -46,7 +46,7 @@ impl Record {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         let at = self.payload_len as usize;
-        self.payload[at..at + bytes.len()].copy_from_slice(bytes);
+        copy_short(&mut self.payload[at..at + bytes.len()], bytes);
         self.payload_len += bytes.len() as u16;
     }
 
@@ -72,9 +72,9 @@ impl Record {
                 let (head, rest) = entry.split_at_mut(2);
                 head.copy_from_slice(&[TAG_STR, key.len() as u8]);
                 let (k, rest) = rest.split_at_mut(key.len());
-                k.copy_from_slice(key.as_bytes());
+                copy_short(k, key.as_bytes());
                 rest[0] = s.len() as u8;
-                rest[1..].copy_from_slice(s.as_bytes());
+                copy_short(&mut rest[1..], s.as_bytes());
                 self.payload_len = end as u16;
                 true
             }
@@ -99,7 +99,7 @@ impl Record {
         let (head, rest) = entry.split_at_mut(2);
         head.copy_from_slice(&[tag, key.len() as u8]);
         let (k, v) = rest.split_at_mut(key.len());
-        k.copy_from_slice(key.as_bytes());
+        copy_short(k, key.as_bytes());
         v.copy_from_slice(&value);
         self.payload_len = end as u16;
         true

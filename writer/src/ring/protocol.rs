@@ -25,7 +25,7 @@
 //! stamp `tail + 1` in the slot at `tail`, which the reader counts as
 //! *abandoned* once the process is gone (see [`LaneRef::unfinished`]).
 
-use crate::record::{PAYLOAD_OFFSET, Record};
+use crate::record::{PAYLOAD_OFFSET, RECORD_SIZE, Record, SLOT_SIZE, STAMP_SIZE};
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 
 /// `owner` of a free lane.
@@ -241,8 +241,8 @@ impl<'a> LaneRef<'a> {
             // SAFETY: we hold the lane (caller), so no other writer touches
             // it; the reader reads only below `tail`, which we have not moved
             // past this slot, and finished with the slot's previous position
-            // before `head` passed it (checked in `room`). Only the bytes the
-            // record uses are copied: the header and `payload_len` payload
+            // before `head` passed it (checked in `room`). Only the lines the
+            // record uses are copied: its header and `payload_len` payload
             // bytes (clamped to the payload).
             unsafe { copy_used(rec, p) }
         });
@@ -337,20 +337,35 @@ impl<'a> LaneRef<'a> {
     }
 }
 
-/// Copies the record's header and used payload to `dst`.
+/// Copies the cache lines of the record that hold its header and used
+/// payload to `dst` (bytes past the payload in the last line go along; the
+/// reader never reads them).
 ///
 /// # Safety
 /// `dst` is valid for writes of a `Record` and not read or written by anyone
 /// else during the call.
 #[inline(always)]
 unsafe fn copy_used(rec: &Record, dst: *mut Record) {
+    // A record sits 8 bytes into its 256-byte slot, so its cache lines start
+    // at record offsets 56, 120 and 184. It is copied in whole lines, only
+    // those it uses: fixed-size copies the compiler can inline.
+    const FIRST_LINE: usize = SLOT_SIZE / 4 - STAMP_SIZE;
+    const LINE: usize = SLOT_SIZE / 4;
+    const _: () = assert!(FIRST_LINE + 3 * LINE == RECORD_SIZE);
     let used = PAYLOAD_OFFSET + (rec.payload_len as usize).min(crate::record::PAYLOAD_SIZE);
-    // SAFETY: `used <= size_of::<Record>()`; `rec` and `dst` do not overlap
-    // (one is the caller's record, the other a ring slot) and `dst` is valid
-    // for writes (caller). Records are plain bytes.
+    let (src, dst) = ((rec as *const Record).cast::<u8>(), dst.cast::<u8>());
+    // SAFETY: every copy lies within `size_of::<Record>()` (the assertion
+    // above); `rec` and `dst` do not overlap (one is the caller's record, the
+    // other a ring slot) and `dst` is valid for writes (caller). Records are
+    // plain bytes.
     unsafe {
-        std::ptr::copy_nonoverlapping((rec as *const Record).cast::<u8>(), dst.cast::<u8>(), used)
-    };
+        std::ptr::copy_nonoverlapping(src, dst, FIRST_LINE);
+        let mut at = FIRST_LINE;
+        while at < used {
+            std::ptr::copy_nonoverlapping(src.add(at), dst.add(at), LINE);
+            at += LINE;
+        }
+    }
 }
 
 /// Copies a record out of a slot, zeroing the payload past its used length
