@@ -68,13 +68,13 @@ impl CAbi {
     fn span(&self, tracer: *const rs_tracer_t) {
         let name = black_box("storage.read");
         let path = black_box("/vol/a/b");
-        let mut span = rs_span_t {
-            opaque: [0; RS_SPAN_WORDS],
-        };
-        // SAFETY: a live tracer, a span on our stack, strings valid for their
+        // Not initialized, as `rs_span_t span;` in C: `rs_span_start` fills it.
+        let mut span = std::mem::MaybeUninit::<rs_span_t>::uninit();
+        // SAFETY: a live tracer, a span on our stack (written by
+        // `rs_span_start` before anything reads it), strings valid for their
         // lengths.
         unsafe {
-            let s = &mut span;
+            let s = span.as_mut_ptr();
             (self.start)(
                 tracer,
                 s,

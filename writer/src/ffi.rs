@@ -138,6 +138,11 @@ unsafe fn str_arg<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, rs_stat
     }
     // SAFETY: the caller guarantees `len` readable bytes at a non-NULL `ptr`.
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8. (Names, keys and most values are ASCII:
+        // this inlined check is cheaper than the general validation call.)
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     std::str::from_utf8(bytes).map_err(|_| RS_ERR_UTF8)
 }
 
