@@ -17,9 +17,10 @@
 //!
 //! A writer holding a lane checks room against its cached copy of `head`,
 //! reloading the real `head` only when the cached one says the lane is full;
-//! it stores the slot's stamp (`p + 1`), copies the record's used bytes, and
-//! publishes with `tail = p + 1`. The reader loads `tail` (Acquire) and reads
-//! every slot below it: a record is in the ring whole or not at all, so there
+//! it stores the slot's stamp (`p + 1`), copies the record's cache lines up to
+//! its used payload, and publishes with `tail = p + 1`. The reader loads
+//! `tail` (Acquire) and reads every slot below it: a record is in the ring
+//! whole or not at all, so there
 //! is nothing to abandon and nothing to wait for. A writer stalled mid-record
 //! delays only its own unpublished record; a writer killed mid-record leaves a
 //! stamp `tail + 1` in the slot at `tail`, which the reader counts as

@@ -4,35 +4,39 @@
 //! returned `Span` into the caller's variable were a fifth of a span's cost);
 //! ending it copies the record into the ring once and gives the node back.
 //!
-//! Each thread keeps a free list in a thread-local without a destructor (a
-//! plain thread-pointer access, no lazy registration on the hot path). A node
-//! is owned by exactly one of: a live span, one thread's free list, or the
-//! shared list. Spans are `Send`, so a span may end on another thread: its
-//! node joins that thread's list and nodes drift between threads. A thread
-//! whose list grows past [`LOCAL_MAX`] moves half of it to the shared list; a
-//! thread whose list is empty takes from the shared list before it allocates.
-//! Nodes are never freed: the pool holds as many nodes as spans were ever
-//! alive at once, plus the threads' lists (at most [`LOCAL_MAX`] each), 256
-//! bytes each. Allocation happens only when every list is empty: once per
-//! thread at its first span, then only when more spans are alive at once than
-//! ever before.
+//! Each thread keeps up to [`LOCAL_MAX`] free nodes in a stack of pointers, a
+//! thread-local without a destructor (a plain thread-pointer access, no lazy
+//! registration on the hot path; taking a node is two loads and a store, with
+//! no load from the node itself). A node is owned by exactly one of: a live
+//! span, one thread's stack (or its spare list), or the shared list. Spans are
+//! `Send`, so a span may end on another thread: its node joins that thread's
+//! stack and nodes drift between threads. A thread whose stack is full moves
+//! half of it to the shared list; a thread whose stack is empty takes from the
+//! shared list before it allocates. Nodes are never freed: the pool holds as
+//! many nodes as spans were ever alive at once, plus the threads' stacks (at
+//! most [`LOCAL_MAX`] each), 256 bytes each. Allocation happens only when the
+//! stack and the lists are empty: once per thread at its first span, then only
+//! when more spans are alive at once than ever before.
 //!
-//! A thread's list is marked busy while it is changed, so a signal handler
+//! A thread's stack is marked busy while it is changed, so a signal handler
 //! that interrupts a pool operation of its own thread never sees it half
 //! changed: a span the handler starts then has no record (the tracer counts it
-//! as lost) and a node the handler gives back is leaked. When the thread exits
-//! its list moves to the shared list; spans that start or end after that (in
+//! as lost) and a node the handler gives back is leaked. The shared list is
+//! only ever try-locked on the write path: when it is busy, a full stack keeps
+//! the node on its spare list instead. When the thread exits its stack and
+//! spares move to the shared list; spans that start or end after that (in
 //! other thread-locals' destructors) use the shared list directly.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
 use std::sync::atomic::{Ordering, compiler_fence};
 
 use crate::record::Record;
 
-/// A span's record and the free-list link. 256 bytes, cache-line aligned, so
-/// a record never shares a line with another span's.
+/// A span's record and the shared list's link. 256 bytes, cache-line
+/// aligned, so a record never shares a line with another span's; the link
+/// is in the last line, which a typical span's record does not reach.
 #[repr(C, align(64))]
 pub(crate) struct Node {
     pub(crate) rec: Record,
@@ -41,35 +45,93 @@ pub(crate) struct Node {
 
 const _: () = assert!(std::mem::size_of::<Node>() == 256);
 
-/// A thread's free list stops growing here: past it, half goes to the shared
-/// list (a thread that ends spans other threads started would otherwise keep
-/// them all).
-const LOCAL_MAX: u32 = 64;
-/// Nodes allocated at once when every list is empty.
+/// Free nodes a thread keeps. Past it, half goes to the shared list (a
+/// thread that ends spans other threads started would otherwise keep them
+/// all).
+const LOCAL_MAX: usize = 64;
+/// Nodes allocated at once when the stack and the lists are empty.
 const CHUNK: usize = 16;
 
-/// The thread's list is not being changed.
+/// The thread's stack is not being changed.
 const IDLE: u8 = 0;
-/// The thread's list is being changed (a signal handler that runs now must not
-/// touch it).
+/// The thread's stack is being changed (a signal handler that runs now must
+/// not touch it).
 const BUSY: u8 = 1;
 /// The thread has not used the pool yet: its exit hook is not registered.
 const FRESH: u8 = 2;
-/// The thread is exiting and its list went to the shared list.
+/// The thread is exiting and its stack went to the shared list.
 const EXITED: u8 = 3;
 
 struct Local {
-    head: Cell<*mut Node>,
-    len: Cell<u32>,
+    nodes: UnsafeCell<[*mut Node; LOCAL_MAX]>,
+    len: Cell<usize>,
     state: Cell<u8>,
+    /// Nodes given back while the stack was full and the shared list busy
+    /// (another thread held it): kept here, never leaked, and used before the
+    /// shared list when the stack runs empty.
+    spare: Cell<*mut Node>,
+    spare_len: Cell<usize>,
 }
 
 thread_local! {
     static LOCAL: Local = const {
-        Local { head: Cell::new(ptr::null_mut()), len: Cell::new(0), state: Cell::new(FRESH) }
+        Local {
+            nodes: UnsafeCell::new([ptr::null_mut(); LOCAL_MAX]),
+            len: Cell::new(0),
+            state: Cell::new(FRESH),
+            spare: Cell::new(ptr::null_mut()),
+            spare_len: Cell::new(0),
+        }
     };
-    /// Moves the thread's list to the shared list when the thread exits.
+    /// Moves the thread's stack to the shared list when the thread exits.
     static EXIT: ExitHook = const { ExitHook };
+}
+
+impl Local {
+    /// Marks the stack busy. A signal handler that ran before this finished
+    /// its own pool operations; one that runs after it sees BUSY. The fence
+    /// keeps the compiler from touching the stack before the store.
+    #[inline(always)]
+    fn enter(&self) {
+        self.state.set(BUSY);
+        compiler_fence(Ordering::SeqCst);
+    }
+
+    #[inline(always)]
+    fn leave(&self) {
+        compiler_fence(Ordering::SeqCst);
+        self.state.set(IDLE);
+    }
+
+    /// Up to `n` nodes from the spare list (ending in null), and how many.
+    /// The caller has marked the stack BUSY.
+    fn take_spare(&self, n: usize) -> (*mut Node, usize) {
+        let n = n.min(self.spare_len.get());
+        if n == 0 {
+            return (ptr::null_mut(), 0);
+        }
+        let head = self.spare.get();
+        // SAFETY: the spare list is this thread's and holds at least `n`.
+        unsafe {
+            let last = nth(head, n - 1);
+            self.spare
+                .set(std::mem::replace(&mut (*last).next, ptr::null_mut()));
+        }
+        self.spare_len.set(self.spare_len.get() - n);
+        (head, n)
+    }
+
+    /// The stack's slots.
+    ///
+    /// # Safety
+    /// The stack is marked BUSY by the caller (so nothing else on this
+    /// thread uses the slots meanwhile), and the borrow ends before it leaves.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slots(&self) -> &mut [*mut Node; LOCAL_MAX] {
+        // SAFETY: per the caller; the thread-local is this thread's alone.
+        unsafe { &mut *self.nodes.get() }
+    }
 }
 
 /// A singly linked list of free nodes.
@@ -86,30 +148,22 @@ static SHARED: Mutex<List> = Mutex::new(List {
     len: 0,
 });
 
-/// A free node for a new span, or `None` when the thread's list is busy (a
+/// A free node for a new span, or `None` when the thread's stack is busy (a
 /// signal handler interrupted a pool operation of this thread) or memory ran
 /// out. The caller owns the node until it passes it to [`give_back`].
 #[inline(always)]
 pub(crate) fn take() -> Option<NonNull<Node>> {
     LOCAL.with(|l| {
-        if l.state.get() != IDLE {
+        let len = l.len.get();
+        if l.state.get() != IDLE || len == 0 {
             return take_cold(l);
         }
-        l.state.set(BUSY);
-        // A signal handler that ran before the store above finished its own
-        // pool operations; one that runs after it sees BUSY. The fence keeps
-        // the compiler from reading the list before the store.
-        compiler_fence(Ordering::SeqCst);
-        let Some(node) = NonNull::new(l.head.get()) else {
-            return refill(l);
-        };
-        // SAFETY: `node` heads this thread's list, which owns it; BUSY keeps
-        // everything else on this thread away from the list.
-        l.head.set(unsafe { node.as_ref().next });
-        l.len.set(l.len.get() - 1);
-        compiler_fence(Ordering::SeqCst);
-        l.state.set(IDLE);
-        Some(node)
+        l.enter();
+        // SAFETY: BUSY; the stack holds `len >= 1` nodes, all ours.
+        let node = unsafe { l.slots()[len - 1] };
+        l.len.set(len - 1);
+        l.leave();
+        NonNull::new(node)
     })
 }
 
@@ -121,39 +175,61 @@ pub(crate) fn take() -> Option<NonNull<Node>> {
 #[inline(always)]
 pub(crate) unsafe fn give_back(node: NonNull<Node>) {
     LOCAL.with(|l| {
-        if l.state.get() != IDLE || l.len.get() >= LOCAL_MAX {
+        let len = l.len.get();
+        if l.state.get() != IDLE || len >= LOCAL_MAX {
             // SAFETY: per the caller.
             return unsafe { give_back_cold(l, node) };
         }
-        l.state.set(BUSY);
-        compiler_fence(Ordering::SeqCst);
-        // SAFETY: the caller hands over `node`; BUSY as in `take`.
-        unsafe { (*node.as_ptr()).next = l.head.get() };
-        l.head.set(node.as_ptr());
-        l.len.set(l.len.get() + 1);
-        compiler_fence(Ordering::SeqCst);
-        l.state.set(IDLE);
+        l.enter();
+        // SAFETY: BUSY; `len < LOCAL_MAX`, and the caller hands over `node`.
+        unsafe { l.slots()[len] = node.as_ptr() };
+        l.len.set(len + 1);
+        l.leave();
     })
 }
 
-/// [`take`] when the thread's list is not idle or is empty.
+/// [`take`] when the thread's stack is not idle or is empty.
 #[cold]
 #[inline(never)]
 fn take_cold(l: &Local) -> Option<NonNull<Node>> {
     match l.state.get() {
-        FRESH if start_using(l) => {
-            l.state.set(BUSY);
-            compiler_fence(Ordering::SeqCst);
-            refill(l)
-        }
-        FRESH | EXITED => take_shared_or_new(),
-        _ => None, // BUSY: a signal handler interrupted this thread's pool work
+        IDLE => {}
+        FRESH if start_using(l) => {}
+        FRESH | EXITED => return take_shared_or_new(),
+        _ => return None, // BUSY: a signal handler interrupted this thread's pool work
     }
+    l.enter();
+    // Fill the empty stack with half its size from the spare list, the
+    // shared list, or new nodes, and take one.
+    let (mut head, mut n) = l.take_spare(LOCAL_MAX / 2);
+    if head.is_null() {
+        (head, n) = take_shared(LOCAL_MAX / 2);
+    }
+    if head.is_null() {
+        (head, n) = new_chunk();
+    }
+    // SAFETY: BUSY; the list just taken or allocated is ours alone, `n` long
+    // and `n <= LOCAL_MAX`. The list's first node goes on top: a chunk's
+    // nodes are handed out in address order.
+    unsafe {
+        let slots = l.slots();
+        for slot in slots[..n].iter_mut().rev() {
+            *slot = head;
+            head = (*head).next;
+        }
+    }
+    let node = n.checked_sub(1).map(|last| {
+        // SAFETY: as above.
+        unsafe { l.slots()[last] }
+    });
+    l.len.set(n.saturating_sub(1));
+    l.leave();
+    node.and_then(NonNull::new)
 }
 
 /// A thread's first use of the pool: registers the hook that hands the
-/// thread's list over when it exits, and marks the list idle. False (the
-/// list marked exited) if the thread is already exiting.
+/// thread's stack over when it exits, and marks the stack idle. False (the
+/// stack marked exited) if the thread is already exiting.
 fn start_using(l: &Local) -> bool {
     // Err only if the hook's destructor already ran (it marks EXITED too).
     if EXIT.try_with(|_| ()).is_err() {
@@ -164,90 +240,69 @@ fn start_using(l: &Local) -> bool {
     true
 }
 
-/// The thread's list is empty and marked busy: fill it from the shared list
-/// or with new nodes, take one and mark the list idle.
-#[cold]
-#[inline(never)]
-fn refill(l: &Local) -> Option<NonNull<Node>> {
-    let (mut head, mut len) = take_shared(LOCAL_MAX as usize / 2);
-    if head.is_null() {
-        (head, len) = new_chunk();
-    }
-    let node = NonNull::new(head);
-    if let Some(node) = node {
-        // SAFETY: the list just taken or allocated is ours alone.
-        l.head.set(unsafe { node.as_ref().next });
-        l.len.set(len as u32 - 1);
-    }
-    compiler_fence(Ordering::SeqCst);
-    l.state.set(IDLE);
-    node
-}
-
-/// [`give_back`] when the thread's list is not idle or is full.
+/// [`give_back`] when the thread's stack is not idle or is full.
 #[cold]
 #[inline(never)]
 unsafe fn give_back_cold(l: &Local, node: NonNull<Node>) {
-    if l.state.get() == FRESH && start_using(l) {
-        // SAFETY: per the caller.
-        return unsafe { give_back(node) };
-    }
     match l.state.get() {
-        IDLE => {
-            l.state.set(BUSY);
-            compiler_fence(Ordering::SeqCst);
-            // Half the list goes to the shared list (if it is free now; if
-            // not, this list keeps growing until next time).
-            let half = LOCAL_MAX / 2;
-            // SAFETY: BUSY; the list is ours and at least `half` long.
-            let rest = unsafe { cut_after(l.head.get(), half as usize) };
-            if put_shared(l.head.get(), half as usize) {
-                l.head.set(rest);
-                l.len.set(l.len.get() - half);
-            } else {
-                // SAFETY: the cut list is still ours: join it again.
-                unsafe { join(l.head.get(), half as usize, rest) };
-            }
-            // SAFETY: per the caller.
-            unsafe { (*node.as_ptr()).next = l.head.get() };
-            l.head.set(node.as_ptr());
-            l.len.set(l.len.get() + 1);
-            compiler_fence(Ordering::SeqCst);
-            l.state.set(IDLE);
-        }
-        // SAFETY: per the caller, `node` is ours to hand over.
-        EXITED => unsafe {
-            (*node.as_ptr()).next = ptr::null_mut();
+        IDLE => {}
+        FRESH if start_using(l) => {}
+        FRESH | EXITED => {
+            // SAFETY: per the caller, `node` is ours to hand over.
+            unsafe { (*node.as_ptr()).next = ptr::null_mut() };
             // If the shared list is busy, the node is leaked (256 bytes).
             put_shared(node.as_ptr(), 1);
-        },
-        _ => {} // BUSY: a signal handler interrupted this thread; leaked
+            return;
+        }
+        _ => return, // BUSY: a signal handler interrupted this thread; leaked
     }
+    l.enter();
+    let mut len = l.len.get();
+    if len == LOCAL_MAX {
+        // Half the stack goes to the shared list, with any spare nodes, if
+        // the shared list is free now; if not, this node becomes a spare.
+        let half = LOCAL_MAX / 2;
+        // SAFETY: BUSY; the top half of the stack holds our nodes.
+        let head = unsafe { link(&l.slots()[half..]) };
+        if !put_shared(head, half) {
+            // SAFETY: the caller hands over `node`; BUSY.
+            unsafe { (*node.as_ptr()).next = l.spare.get() };
+            l.spare.set(node.as_ptr());
+            l.spare_len.set(l.spare_len.get() + 1);
+            l.leave();
+            return;
+        }
+        len = half;
+        let (spare, n) = l.take_spare(usize::MAX);
+        if n > 0 && !put_shared(spare, n) {
+            l.spare.set(spare);
+            l.spare_len.set(n);
+        }
+    }
+    // SAFETY: BUSY; `len < LOCAL_MAX`; the caller hands over `node`.
+    unsafe { l.slots()[len] = node.as_ptr() };
+    l.len.set(len + 1);
+    l.leave();
 }
 
-/// Cuts the list at `head` after `n` nodes and returns the rest.
+/// Links `nodes` into a list (the last one's `next` null) and returns its head.
 ///
 /// # Safety
-/// The caller owns the list, which is at least `n >= 1` nodes long.
-unsafe fn cut_after(head: *mut Node, n: usize) -> *mut Node {
-    // SAFETY: per the caller, the first `n` nodes exist and are ours.
-    unsafe {
-        let last = nth(head, n - 1);
-        std::mem::replace(&mut (*last).next, ptr::null_mut())
+/// The caller owns every node in `nodes` (at least one).
+unsafe fn link(nodes: &[*mut Node]) -> *mut Node {
+    for pair in nodes.windows(2) {
+        // SAFETY: per the caller.
+        unsafe { (*pair[0]).next = pair[1] };
     }
+    // SAFETY: per the caller, there is a last node and it is ours.
+    unsafe { (*nodes[nodes.len() - 1]).next = ptr::null_mut() };
+    nodes[0]
 }
 
-/// Joins `rest` after the `n`th node of the list at `head`.
+/// The `n`th node (from 0) of the list at `node`.
 ///
 /// # Safety
-/// As for [`cut_after`].
-unsafe fn join(head: *mut Node, n: usize, rest: *mut Node) {
-    // SAFETY: per the caller.
-    unsafe { (*nth(head, n - 1)).next = rest };
-}
-
-/// # Safety
-/// The list at `head` is ours and longer than `i`.
+/// The list at `node` is ours and longer than `i`.
 unsafe fn nth(mut node: *mut Node, i: usize) -> *mut Node {
     for _ in 0..i {
         // SAFETY: per the caller.
@@ -268,7 +323,10 @@ fn take_shared(n: usize) -> (*mut Node, usize) {
     let head = shared.head;
     // SAFETY: the shared list owns its nodes and holds at least `n`; under
     // the lock they are ours to cut.
-    shared.head = unsafe { cut_after(head, n) };
+    unsafe {
+        let last = nth(head, n - 1);
+        shared.head = std::mem::replace(&mut (*last).next, ptr::null_mut());
+    }
     shared.len -= n;
     (head, n)
 }
@@ -279,8 +337,8 @@ fn put_shared(head: *mut Node, n: usize) -> bool {
     let Some(mut shared) = try_lock() else {
         return false;
     };
-    // SAFETY: the caller hands over `n` nodes it owns.
-    unsafe { join(head, n, shared.head) };
+    // SAFETY: the caller hands over the `n` nodes of the list, which it owns.
+    unsafe { (*nth(head, n - 1)).next = shared.head };
     shared.head = head;
     shared.len += n;
     true
@@ -296,19 +354,24 @@ fn try_lock() -> Option<std::sync::MutexGuard<'static, List>> {
     }
 }
 
-/// One node for a thread that has exited (its list is gone).
+/// One node for a thread without a stack (exiting, or whose exit hook could
+/// not be registered).
 fn take_shared_or_new() -> Option<NonNull<Node>> {
     let (head, _) = take_shared(1);
     if let Some(node) = NonNull::new(head) {
         return Some(node);
     }
     let (head, len) = new_chunk();
+    let node = NonNull::new(head)?;
     if len > 1 {
-        // SAFETY: the chunk is ours; keep one node, share the rest.
-        let rest = unsafe { cut_after(head, 1) };
-        put_shared(rest, len - 1);
+        // SAFETY: the chunk is ours: keep the first node, share the rest
+        // (leaked if the shared list is busy).
+        unsafe {
+            let rest = std::mem::replace(&mut (*head).next, ptr::null_mut());
+            put_shared(rest, len - 1);
+        }
     }
-    NonNull::new(head)
+    Some(node)
 }
 
 /// [`CHUNK`] new nodes, linked, zeroed; (null, 0) if memory ran out.
@@ -334,16 +397,25 @@ impl Drop for ExitHook {
         // Runs at thread exit, not from a signal handler: waiting for the
         // shared list is fine here.
         let _ = LOCAL.try_with(|l| {
-            l.state.set(BUSY);
-            compiler_fence(Ordering::SeqCst);
-            let (head, len) = (l.head.replace(ptr::null_mut()), l.len.replace(0));
+            l.enter();
+            let len = l.len.replace(0);
+            let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
             if len > 0 {
-                let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-                // SAFETY: the thread's whole list, `len` nodes, handed over.
-                unsafe { join(head, len as usize, shared.head) };
+                // SAFETY: BUSY; the stack's `len` nodes are ours, handed over.
+                let head = unsafe { link(&l.slots()[..len]) };
+                // SAFETY: as above.
+                unsafe { (*nth(head, len - 1)).next = shared.head };
                 shared.head = head;
-                shared.len += len as usize;
+                shared.len += len;
             }
+            let (spare, n) = l.take_spare(usize::MAX);
+            if n > 0 {
+                // SAFETY: the spare list's `n` nodes are ours, handed over.
+                unsafe { (*nth(spare, n - 1)).next = shared.head };
+                shared.head = spare;
+                shared.len += n;
+            }
+            drop(shared);
             compiler_fence(Ordering::SeqCst);
             l.state.set(EXITED);
         });
@@ -354,7 +426,7 @@ impl Drop for ExitHook {
 mod tests {
     use super::*;
 
-    fn local_len() -> u32 {
+    fn local_len() -> usize {
         LOCAL.with(|l| l.len.get())
     }
 
@@ -382,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_list_sends_half_to_the_shared_list() {
+    fn a_full_stack_sends_half_to_the_shared_list() {
         std::thread::spawn(|| {
             let nodes: Vec<_> = (0..LOCAL_MAX + 10).map(|_| take().unwrap()).collect();
             let mut spilled = 0;
@@ -395,10 +467,39 @@ mod tests {
                     spilled += 1;
                 }
             }
-            // More nodes came back than a list keeps: it passed LOCAL_MAX and
+            // More nodes came back than a stack keeps: it passed LOCAL_MAX and
             // gave half away. (Had another thread held the shared list at that
             // moment, the next give-back would have.)
             assert!(spilled >= 1);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_full_stack_keeps_a_spare_while_the_shared_list_is_busy() {
+        std::thread::spawn(|| {
+            let mut held: Vec<_> = (0..LOCAL_MAX + 1).map(|_| take().unwrap()).collect();
+            while local_len() < LOCAL_MAX {
+                // SAFETY: each node taken above, given back once.
+                unsafe { give_back(held.pop().unwrap()) };
+            }
+            let spare = held.pop().unwrap();
+            {
+                let _busy = SHARED.lock().unwrap(); // another thread holds it
+                // SAFETY: as above.
+                unsafe { give_back(spare) };
+            }
+            assert_eq!(local_len(), LOCAL_MAX, "the full stack kept its nodes");
+            assert_eq!(LOCAL.with(|l| l.spare_len.get()), 1);
+            held.extend((0..LOCAL_MAX).map(|_| take().unwrap()));
+            assert_eq!(take(), Some(spare), "an empty stack takes the spare first");
+            assert_eq!(LOCAL.with(|l| l.spare_len.get()), 0);
+            held.push(spare);
+            for n in held {
+                // SAFETY: as above.
+                unsafe { give_back(n) };
+            }
         })
         .join()
         .unwrap();
@@ -455,7 +556,7 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_list_hands_out_nothing_and_is_left_alone() {
+    fn a_busy_stack_hands_out_nothing_and_is_left_alone() {
         std::thread::spawn(|| {
             let a = take().unwrap();
             // What a signal handler sees when it interrupts a pool operation.
@@ -467,9 +568,9 @@ mod tests {
                 next: ptr::null_mut(),
             })))
             .unwrap();
-            // SAFETY: `b` is ours; a busy list leaves it alone (leaked).
+            // SAFETY: `b` is ours; a busy stack leaves it alone (leaked).
             unsafe { give_back(b) };
-            assert_eq!(local_len(), len, "the busy list was not touched");
+            assert_eq!(local_len(), len, "the busy stack was not touched");
             LOCAL.with(|l| l.state.set(IDLE));
             // SAFETY: taken above, given back once, not used after.
             unsafe { give_back(a) };

@@ -92,7 +92,7 @@ fn a_lane_is_taken_by_one_thread_at_a_time() {
 }
 
 #[test]
-fn only_used_bytes_are_copied_and_stale_bytes_never_read() {
+fn stale_bytes_past_the_used_payload_are_never_read() {
     let ring = HeapRing::new(1, 8);
     let view = ring.view();
     let lane = view.lane(0);
