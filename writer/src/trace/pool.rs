@@ -422,6 +422,18 @@ impl Drop for ExitHook {
     }
 }
 
+/// Marks this thread's stack busy or idle, as a signal handler interrupting
+/// a pool operation would find it (for tests of what spans do then).
+#[cfg(test)]
+pub(super) fn set_busy(busy: bool) {
+    LOCAL.with(|l| {
+        if l.state.get() == FRESH {
+            start_using(l);
+        }
+        l.state.set(if busy { BUSY } else { IDLE });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

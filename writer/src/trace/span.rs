@@ -156,9 +156,10 @@ impl<'t> Span<'t> {
         SpanId(self.rec().map_or([0; 8], |r| r.span_id))
     }
 
-    /// True if the span will be written (the tracer is enabled).
+    /// True if the span will be written: the tracer is enabled and the span
+    /// has a record (see [`Tracer::lost`](super::Tracer::lost)).
     pub fn is_recording(&self) -> bool {
-        self.tracer.enabled()
+        self.tracer.enabled() && self.node.is_some()
     }
 
     /// Makes this span the thread's current span, so that `Tracer::span` makes
@@ -238,5 +239,64 @@ impl std::fmt::Debug for Span<'_> {
             .field("span_id", &self.span_id())
             .field("has_record", &self.node.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Tracer, pool};
+    use crate::record::{Record, RecordView};
+    use crate::ring::Consumer;
+
+    fn written(tracer: &Tracer) -> Vec<Record> {
+        let mut consumer = Consumer::open(&tracer.ring_path().unwrap()).unwrap();
+        let mut out = Vec::new();
+        consumer.read(64, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_span_that_gets_no_record_is_counted_lost_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracer = Tracer::builder("lost").dir(dir.path()).build();
+        tracer.open().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                pool::set_busy(true);
+                let mut span = tracer.span("in.a.signal.handler");
+                span.set_attr("k", "v");
+                assert!(!span.is_recording());
+                assert!(!span.context().is_valid(), "no ids to give children");
+                span.end();
+                pool::set_busy(false);
+                tracer.span("after").end();
+            });
+        });
+        assert_eq!(tracer.lost(), 1);
+        let recs = written(&tracer);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(RecordView::new(&recs[0]).unwrap().name(), "after");
+    }
+
+    #[test]
+    fn a_span_ended_on_another_thread_is_written_once_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracer = Tracer::builder("moved").dir(dir.path()).build();
+        let mut span = tracer.span("started.here");
+        span.set_attr("where", "here");
+        let id = span.span_id();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                span.set_attr("ended", "there");
+                drop(span);
+            });
+        });
+        let recs = written(&tracer);
+        assert_eq!(recs.len(), 1);
+        let v = RecordView::new(&recs[0]).unwrap();
+        assert_eq!((v.name(), recs[0].span_id), ("started.here", id.0));
+        let keys: Vec<_> = v.attrs().map(|a| a.key).collect();
+        assert_eq!(keys, ["where", "ended"]);
+        assert_eq!(tracer.lost(), 0);
     }
 }
