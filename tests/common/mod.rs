@@ -235,10 +235,14 @@ impl JsonSpan {
 
 /// Every span in a JSONL file (and its rotated siblings are not read). Panics
 /// on a line that is not valid JSON: our output must always be whole lines.
+/// A last line without its newline is one the sidecar is still writing (a
+/// reader of a file being appended to can see part of a write), so it is
+/// left for the next read.
 pub fn read_jsonl(path: &Path) -> Vec<JsonSpan> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(mut text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
+    text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line)
