@@ -1,7 +1,10 @@
 //! Cost of one span on the write path, side by side in one run. The span:
 //! start, two attributes (a string and an integer), end.
 //!
-//! - `ringside`: through the Tracer into a 16 MiB ring;
+//! - `ringside`: through the Tracer into a 16 MiB ring; a root span, and in
+//!   the steady case also a child of the thread's current context, and a child
+//!   in a trace that carries a W3C `tracestate` (its text goes into every
+//!   child's record, and each child holds a reference to it);
 //! - `floor`: the design floor: two `rdtsc`, one `fetch_add` and a copy of one
 //!   248-byte record into a mapped 16 MiB buffer; like the ringside span, one
 //!   call (not inlined) per span from the timing loop;
@@ -50,7 +53,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
 use ringside::record::{Record, RecordView};
 use ringside::ring::Consumer;
-use ringside::trace::Tracer;
+use ringside::trace::{SpanContext, SpanId, TraceFlags, TraceId, Tracer, context, propagation};
 
 const ROUND: u32 = 50_000;
 const ROUNDS: usize = 15;
@@ -204,8 +207,22 @@ fn one_thread() {
         spent / f64::from(n)
     };
 
+    // Parents for child spans: one of this process, and one extracted from a
+    // request that carries a `tracestate` (its entries go into every child).
+    let local_parent = SpanContext {
+        trace_id: TraceId::random(),
+        span_id: SpanId::random(),
+        flags: TraceFlags(TraceFlags::SAMPLED),
+        ..Default::default()
+    };
+    let remote_parent = propagation::extract(
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        Some("vendor=abc123,other=xyz"),
+    )
+    .unwrap();
+
     let dropped_before = tracer.stats().unwrap().dropped;
-    let mut m: [Vec<f64>; 7] = Default::default();
+    let mut m: [Vec<f64>; 9] = Default::default();
     for _ in 0..ROUNDS {
         m[0].push(steady(
             ROUND,
@@ -225,6 +242,16 @@ fn one_thread() {
         let _ = provider.force_flush();
         m[6].push((process_cpu_ns() - p0) as f64 / f64::from(ROUND));
         m[5].push(fastrace_round(ROUND));
+        for (i, parent) in [(7, &local_parent), (8, &remote_parent)] {
+            let _inside = context::attach(parent.clone());
+            m[i].push(steady(
+                ROUND,
+                || ringside_span(&tracer),
+                || {
+                    assert_eq!(drain(&mut consumer), u64::from(LANE_SPANS));
+                },
+            ));
+        }
     }
     assert_eq!(
         tracer.stats().unwrap().dropped,
@@ -233,7 +260,7 @@ fn one_thread() {
     );
     let _ = provider.shutdown();
     fastrace::flush();
-    let [r, f, rb, fb, o, ft, op] = m.map(|mut v| median(&mut v));
+    let [r, f, rb, fb, o, ft, op, child, child_state] = m.map(|mut v| median(&mut v));
     println!(
         "one span, CPU ns (median of {ROUNDS} interleaved rounds of {ROUND}):\n  \
          ringside, steady  {r:7.1}\n  \
@@ -242,7 +269,9 @@ fn one_thread() {
          floor, bulk       {fb:7.1}   ringside/floor {:.2}\n  \
          opentelemetry_sdk {o:7.1}   otel/ringside {:.1} (steady), {:.1} (bulk)\n  \
          opentelemetry_sdk {op:7.1}   with its export thread (process CPU): otel/ringside {:.1} (steady)\n  \
-         fastrace          {ft:7.1}   fastrace/ringside {:.1} (steady), {:.1} (bulk)",
+         fastrace          {ft:7.1}   fastrace/ringside {:.1} (steady), {:.1} (bulk)\n  \
+         ringside, steady, child span      {child:7.1}\n  \
+         ringside, steady, child span of a trace with a tracestate {child_state:7.1}",
         r / f,
         rb / fb,
         o / r,
