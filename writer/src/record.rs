@@ -222,9 +222,7 @@ const _: () = {
 #[inline(always)]
 pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
-    let Some(dst) = dst.get_mut(..n) else {
-        return dst.copy_from_slice(src); // lengths differ: panics, as copy_from_slice does
-    };
+    let dst = &mut dst[..n];
     macro_rules! two_moves {
         ($w:expr) => {{
             let (head, tail): ([u8; $w], [u8; $w]) = (

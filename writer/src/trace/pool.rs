@@ -69,8 +69,7 @@ struct Local {
     /// Nodes given back while the stack was full and the shared list busy
     /// (another thread held it): kept here, never leaked, and used before the
     /// shared list when the stack runs empty.
-    spare: Cell<*mut Node>,
-    spare_len: Cell<usize>,
+    spare: UnsafeCell<List>,
 }
 
 thread_local! {
@@ -79,8 +78,7 @@ thread_local! {
             nodes: UnsafeCell::new([ptr::null_mut(); LOCAL_MAX]),
             len: Cell::new(0),
             state: Cell::new(FRESH),
-            spare: Cell::new(ptr::null_mut()),
-            spare_len: Cell::new(0),
+            spare: UnsafeCell::new(List::EMPTY),
         }
     };
     /// Moves the thread's stack to the shared list when the thread exits.
@@ -103,22 +101,14 @@ impl Local {
         self.state.set(IDLE);
     }
 
-    /// Up to `n` nodes from the spare list (ending in null), and how many.
-    /// The caller has marked the stack BUSY.
-    fn take_spare(&self, n: usize) -> (*mut Node, usize) {
-        let n = n.min(self.spare_len.get());
-        if n == 0 {
-            return (ptr::null_mut(), 0);
-        }
-        let head = self.spare.get();
-        // SAFETY: the spare list is this thread's and holds at least `n`.
-        unsafe {
-            let last = nth(head, n - 1);
-            self.spare
-                .set(std::mem::replace(&mut (*last).next, ptr::null_mut()));
-        }
-        self.spare_len.set(self.spare_len.get() - n);
-        (head, n)
+    /// The spare list.
+    ///
+    /// # Safety
+    /// As for [`Local::slots`].
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn spare(&self) -> &mut List {
+        // SAFETY: per the caller; the thread-local is this thread's alone.
+        unsafe { &mut *self.spare.get() }
     }
 
     /// The stack's slots.
@@ -134,7 +124,7 @@ impl Local {
     }
 }
 
-/// A singly linked list of free nodes.
+/// A singly linked list of free nodes, owned by whoever holds the value.
 struct List {
     head: *mut Node,
     len: usize,
@@ -142,6 +132,105 @@ struct List {
 
 // SAFETY: the list owns its nodes exclusively; nothing else points at them.
 unsafe impl Send for List {}
+
+impl List {
+    const EMPTY: List = List {
+        head: ptr::null_mut(),
+        len: 0,
+    };
+
+    /// Links `nodes` (at least one, all owned by the caller) into a list.
+    ///
+    /// # Safety
+    /// The caller owns every node in `nodes` and hands them over.
+    unsafe fn of(nodes: &[*mut Node]) -> List {
+        for pair in nodes.windows(2) {
+            // SAFETY: per the caller.
+            unsafe { (*pair[0]).next = pair[1] };
+        }
+        // SAFETY: per the caller, there is a last node and it is ours.
+        unsafe { (*nodes[nodes.len() - 1]).next = ptr::null_mut() };
+        List {
+            head: nodes[0],
+            len: nodes.len(),
+        }
+    }
+
+    /// [`CHUNK`] new zeroed nodes; empty if memory ran out.
+    fn new_chunk() -> List {
+        let layout = std::alloc::Layout::array::<Node>(CHUNK).expect("a small array");
+        // SAFETY: the layout has a non-zero size.
+        let nodes = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Node>();
+        if nodes.is_null() {
+            return List::EMPTY;
+        }
+        for i in 0..CHUNK - 1 {
+            // SAFETY: `nodes` holds CHUNK zeroed nodes (all-zero is a valid
+            // `Node`: a zeroed record and a null link); never freed.
+            unsafe { (*nodes.add(i)).next = nodes.add(i + 1) };
+        }
+        List {
+            head: nodes,
+            len: CHUNK,
+        }
+    }
+
+    /// Takes the first node.
+    fn pop(&mut self) -> Option<NonNull<Node>> {
+        let node = NonNull::new(self.head)?;
+        // SAFETY: the list owns `node`; it leaves the list here.
+        self.head = std::mem::replace(unsafe { &mut (*node.as_ptr()).next }, ptr::null_mut());
+        self.len -= 1;
+        Some(node)
+    }
+
+    /// Adds `node`, which the caller hands over, in front.
+    ///
+    /// # Safety
+    /// The caller owns `node` and hands it over.
+    unsafe fn push(&mut self, node: NonNull<Node>) {
+        // SAFETY: per the caller.
+        unsafe { (*node.as_ptr()).next = self.head };
+        self.head = node.as_ptr();
+        self.len += 1;
+    }
+
+    /// The node at index `i < self.len` (a walk from the front).
+    fn at(&self, i: usize) -> *mut Node {
+        debug_assert!(i < self.len);
+        let mut node = self.head;
+        for _ in 0..i {
+            // SAFETY: the list owns more than `i` nodes.
+            node = unsafe { (*node).next };
+        }
+        node
+    }
+
+    /// Up to `n` nodes from the front.
+    fn take_front(&mut self, n: usize) -> List {
+        let n = n.min(self.len);
+        if n == 0 {
+            return List::EMPTY;
+        }
+        let head = self.head;
+        // SAFETY: the list owns its nodes; the first `n` leave it here.
+        self.head = std::mem::replace(unsafe { &mut (*self.at(n - 1)).next }, ptr::null_mut());
+        self.len -= n;
+        List { head, len: n }
+    }
+
+    /// Puts all of `front`'s nodes before this list's.
+    fn prepend(&mut self, front: List) {
+        if front.len == 0 {
+            return;
+        }
+        // SAFETY: this list takes over `front`'s nodes, the last one linked
+        // to the old head.
+        unsafe { (*front.at(front.len - 1)).next = self.head };
+        self.head = front.head;
+        self.len += front.len;
+    }
+}
 
 static SHARED: Mutex<List> = Mutex::new(List {
     head: ptr::null_mut(),
@@ -201,22 +290,19 @@ fn take_cold(l: &Local) -> Option<NonNull<Node>> {
     l.enter();
     // Fill the empty stack with half its size from the spare list, the
     // shared list, or new nodes, and take one.
-    let (mut head, mut n) = l.take_spare(LOCAL_MAX / 2);
-    if head.is_null() {
-        (head, n) = take_shared(LOCAL_MAX / 2);
+    // SAFETY: BUSY.
+    let mut got = unsafe { l.spare() }.take_front(LOCAL_MAX / 2);
+    if got.len == 0 {
+        got = take_shared(LOCAL_MAX / 2);
     }
-    if head.is_null() {
-        (head, n) = new_chunk();
+    if got.len == 0 {
+        got = List::new_chunk();
     }
-    // SAFETY: BUSY; the list just taken or allocated is ours alone, `n` long
-    // and `n <= LOCAL_MAX`. The list's first node goes on top: a chunk's
-    // nodes are handed out in address order.
-    unsafe {
-        let slots = l.slots();
-        for slot in slots[..n].iter_mut().rev() {
-            *slot = head;
-            head = (*head).next;
-        }
+    let n = got.len;
+    // SAFETY: BUSY; `n <= LOCAL_MAX`. The list's first node goes on top: a
+    // chunk's nodes are handed out in address order.
+    for slot in unsafe { l.slots() }[..n].iter_mut().rev() {
+        *slot = got.pop().map_or(ptr::null_mut(), NonNull::as_ptr);
     }
     let node = n.checked_sub(1).map(|last| {
         // SAFETY: as above.
@@ -248,10 +334,11 @@ unsafe fn give_back_cold(l: &Local, node: NonNull<Node>) {
         IDLE => {}
         FRESH if start_using(l) => {}
         FRESH | EXITED => {
+            let mut one = List::EMPTY;
             // SAFETY: per the caller, `node` is ours to hand over.
-            unsafe { (*node.as_ptr()).next = ptr::null_mut() };
+            unsafe { one.push(node) };
             // If the shared list is busy, the node is leaked (256 bytes).
-            put_shared(node.as_ptr(), 1);
+            let _ = put_shared(one);
             return;
         }
         _ => return, // BUSY: a signal handler interrupted this thread; leaked
@@ -262,21 +349,22 @@ unsafe fn give_back_cold(l: &Local, node: NonNull<Node>) {
         // Half the stack goes to the shared list, with any spare nodes, if
         // the shared list is free now; if not, this node becomes a spare.
         let half = LOCAL_MAX / 2;
-        // SAFETY: BUSY; the top half of the stack holds our nodes.
-        let head = unsafe { link(&l.slots()[half..]) };
-        if !put_shared(head, half) {
-            // SAFETY: the caller hands over `node`; BUSY.
-            unsafe { (*node.as_ptr()).next = l.spare.get() };
-            l.spare.set(node.as_ptr());
-            l.spare_len.set(l.spare_len.get() + 1);
-            l.leave();
-            return;
-        }
-        len = half;
-        let (spare, n) = l.take_spare(usize::MAX);
-        if n > 0 && !put_shared(spare, n) {
-            l.spare.set(spare);
-            l.spare_len.set(n);
+        match try_lock() {
+            Some(mut shared) => {
+                // SAFETY: BUSY; the top half of the stack and the spares are
+                // our nodes, handed over.
+                unsafe {
+                    shared.prepend(List::of(&l.slots()[half..]));
+                    shared.prepend(l.spare().take_front(usize::MAX));
+                }
+                len = half;
+            }
+            None => {
+                // SAFETY: BUSY; the caller hands over `node`.
+                unsafe { l.spare().push(node) };
+                l.leave();
+                return;
+            }
         }
     }
     // SAFETY: BUSY; `len < LOCAL_MAX`; the caller hands over `node`.
@@ -285,63 +373,21 @@ unsafe fn give_back_cold(l: &Local, node: NonNull<Node>) {
     l.leave();
 }
 
-/// Links `nodes` into a list (the last one's `next` null) and returns its head.
-///
-/// # Safety
-/// The caller owns every node in `nodes` (at least one).
-unsafe fn link(nodes: &[*mut Node]) -> *mut Node {
-    for pair in nodes.windows(2) {
-        // SAFETY: per the caller.
-        unsafe { (*pair[0]).next = pair[1] };
-    }
-    // SAFETY: per the caller, there is a last node and it is ours.
-    unsafe { (*nodes[nodes.len() - 1]).next = ptr::null_mut() };
-    nodes[0]
-}
-
-/// The `n`th node (from 0) of the list at `node`.
-///
-/// # Safety
-/// The list at `node` is ours and longer than `i`.
-unsafe fn nth(mut node: *mut Node, i: usize) -> *mut Node {
-    for _ in 0..i {
-        // SAFETY: per the caller.
-        node = unsafe { (*node).next };
-    }
-    node
-}
-
 /// Up to `n` nodes from the shared list, or none if it is empty or busy.
-fn take_shared(n: usize) -> (*mut Node, usize) {
-    let Some(mut shared) = try_lock() else {
-        return (ptr::null_mut(), 0);
-    };
-    let n = n.min(shared.len);
-    if n == 0 {
-        return (ptr::null_mut(), 0);
-    }
-    let head = shared.head;
-    // SAFETY: the shared list owns its nodes and holds at least `n`; under
-    // the lock they are ours to cut.
-    unsafe {
-        let last = nth(head, n - 1);
-        shared.head = std::mem::replace(&mut (*last).next, ptr::null_mut());
-    }
-    shared.len -= n;
-    (head, n)
+fn take_shared(n: usize) -> List {
+    try_lock().map_or(List::EMPTY, |mut shared| shared.take_front(n))
 }
 
-/// Puts the `n`-node list at `head` (ending in null) in front of the shared
-/// list; false (nothing moved) if the shared list is busy.
-fn put_shared(head: *mut Node, n: usize) -> bool {
-    let Some(mut shared) = try_lock() else {
-        return false;
-    };
-    // SAFETY: the caller hands over the `n` nodes of the list, which it owns.
-    unsafe { (*nth(head, n - 1)).next = shared.head };
-    shared.head = head;
-    shared.len += n;
-    true
+/// Puts `list` in front of the shared list, or gives it back if the shared
+/// list is busy.
+fn put_shared(list: List) -> Result<(), List> {
+    match try_lock() {
+        Some(mut shared) => {
+            shared.prepend(list);
+            Ok(())
+        }
+        None => Err(list),
+    }
 }
 
 /// The shared list, unless another thread (or this thread, interrupted by a
@@ -357,37 +403,14 @@ fn try_lock() -> Option<std::sync::MutexGuard<'static, List>> {
 /// One node for a thread without a stack (exiting, or whose exit hook could
 /// not be registered).
 fn take_shared_or_new() -> Option<NonNull<Node>> {
-    let (head, _) = take_shared(1);
-    if let Some(node) = NonNull::new(head) {
+    if let Some(node) = take_shared(1).pop() {
         return Some(node);
     }
-    let (head, len) = new_chunk();
-    let node = NonNull::new(head)?;
-    if len > 1 {
-        // SAFETY: the chunk is ours: keep the first node, share the rest
-        // (leaked if the shared list is busy).
-        unsafe {
-            let rest = std::mem::replace(&mut (*head).next, ptr::null_mut());
-            put_shared(rest, len - 1);
-        }
-    }
+    let mut chunk = List::new_chunk();
+    let node = chunk.pop()?;
+    // Keep one node, share the rest (leaked if the shared list is busy).
+    let _ = put_shared(chunk);
     Some(node)
-}
-
-/// [`CHUNK`] new nodes, linked, zeroed; (null, 0) if memory ran out.
-fn new_chunk() -> (*mut Node, usize) {
-    let layout = std::alloc::Layout::array::<Node>(CHUNK).expect("a small array");
-    // SAFETY: the layout has a non-zero size.
-    let nodes = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Node>();
-    if nodes.is_null() {
-        return (ptr::null_mut(), 0);
-    }
-    for i in 0..CHUNK - 1 {
-        // SAFETY: `nodes` holds CHUNK zeroed nodes (all-zero is a valid
-        // `Node`: a zeroed record and a null link); never freed.
-        unsafe { (*nodes.add(i)).next = nodes.add(i + 1) };
-    }
-    (nodes, CHUNK)
 }
 
 struct ExitHook;
@@ -402,19 +425,10 @@ impl Drop for ExitHook {
             let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
             if len > 0 {
                 // SAFETY: BUSY; the stack's `len` nodes are ours, handed over.
-                let head = unsafe { link(&l.slots()[..len]) };
-                // SAFETY: as above.
-                unsafe { (*nth(head, len - 1)).next = shared.head };
-                shared.head = head;
-                shared.len += len;
+                shared.prepend(unsafe { List::of(&l.slots()[..len]) });
             }
-            let (spare, n) = l.take_spare(usize::MAX);
-            if n > 0 {
-                // SAFETY: the spare list's `n` nodes are ours, handed over.
-                unsafe { (*nth(spare, n - 1)).next = shared.head };
-                shared.head = spare;
-                shared.len += n;
-            }
+            // SAFETY: BUSY; the spares are ours, handed over.
+            shared.prepend(unsafe { l.spare() }.take_front(usize::MAX));
             drop(shared);
             compiler_fence(Ordering::SeqCst);
             l.state.set(EXITED);
@@ -422,8 +436,6 @@ impl Drop for ExitHook {
     }
 }
 
-/// Marks this thread's stack busy or idle, as a signal handler interrupting
-/// a pool operation would find it (for tests of what spans do then).
 #[cfg(test)]
 pub(super) fn set_busy(busy: bool) {
     LOCAL.with(|l| {
@@ -503,10 +515,12 @@ mod tests {
                 unsafe { give_back(spare) };
             }
             assert_eq!(local_len(), LOCAL_MAX, "the full stack kept its nodes");
-            assert_eq!(LOCAL.with(|l| l.spare_len.get()), 1);
+            // SAFETY: no pool operation is running on this thread.
+            assert_eq!(LOCAL.with(|l| unsafe { l.spare() }.len), 1);
             held.extend((0..LOCAL_MAX).map(|_| take().unwrap()));
             assert_eq!(take(), Some(spare), "an empty stack takes the spare first");
-            assert_eq!(LOCAL.with(|l| l.spare_len.get()), 0);
+            // SAFETY: as above.
+            assert_eq!(LOCAL.with(|l| unsafe { l.spare() }.len), 0);
             held.push(spare);
             for n in held {
                 // SAFETY: as above.

@@ -46,15 +46,13 @@ impl RingHandle {
         match self.ring() {
             Some(ring) => ring.push(rec),
             None => {
-                if self.enabled {
-                    self.lost.fetch_add(1, Ordering::Relaxed);
-                }
+                self.count_lost();
                 Ok(())
             }
         }
     }
 
-    /// Counts a span that had no record to write.
+    /// Counts a span that could not be written (no ring, or no record).
     #[cold]
     pub(super) fn count_lost(&self) {
         if self.enabled {

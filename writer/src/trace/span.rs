@@ -73,64 +73,52 @@ impl<'t> Span<'t> {
         self.node.map(|n| unsafe { &(*n.as_ptr()).rec })
     }
 
+    /// Applies `f` to the record, if the span has one; for the setters.
     #[inline(always)]
-    fn rec_mut(&mut self) -> Option<&mut Record> {
-        // SAFETY: the span owns the node (see `node`); `&mut self` is the
-        // only way to it.
-        self.node.map(|n| unsafe { &mut (*n.as_ptr()).rec })
+    fn edit(&mut self, f: impl FnOnce(&mut Record)) -> &mut Self {
+        if let Some(n) = self.node {
+            // SAFETY: the span owns the node (see `node`); `&mut self` is the
+            // only way to it.
+            f(unsafe { &mut (*n.as_ptr()).rec });
+        }
+        self
     }
 
     /// Sets the kind (default [`SpanKind::Internal`]).
     #[inline]
     pub fn set_kind(&mut self, kind: SpanKind) -> &mut Self {
-        if let Some(rec) = self.rec_mut() {
-            rec.kind = kind as u8;
-        }
-        self
+        self.edit(|rec| rec.kind = kind as u8)
     }
 
     /// Adds an attribute. If the record is full, the attribute is dropped and
     /// counted; a long string value is cut at a character boundary and marked.
     #[inline]
     pub fn set_attr<'v>(&mut self, key: &str, value: impl Into<Value<'v>>) -> &mut Self {
-        if let Some(rec) = self.rec_mut() {
-            rec.push_attr(key, value.into());
-        }
-        self
+        self.edit(|rec| rec.push_attr(key, value.into()))
     }
 
     /// Adds an event that happened now, with its attributes.
     pub fn add_event(&mut self, name: &str, attrs: &[(&str, Value<'_>)]) -> &mut Self {
-        if let Some(rec) = self.rec_mut() {
-            rec.push_event(clock::now(), name, attrs);
-        }
-        self
+        self.edit(|rec| rec.push_event(clock::now(), name, attrs))
     }
 
     /// Adds a link to another span (for example the request that queued this work).
     pub fn add_link(&mut self, to: &SpanContext, attrs: &[(&str, Value<'_>)]) -> &mut Self {
-        if let Some(rec) = self.rec_mut() {
-            rec.push_link(to.trace_id.0, to.span_id.0, to.flags.0, attrs);
-        }
-        self
+        self.edit(|rec| rec.push_link(to.trace_id.0, to.span_id.0, to.flags.0, attrs))
     }
 
     /// Sets the status. The message is kept for [`StatusCode::Error`] only.
     pub fn set_status(&mut self, code: StatusCode, message: &str) -> &mut Self {
-        if let Some(rec) = self.rec_mut() {
-            rec.set_status(code, message);
-        }
-        self
+        self.edit(|rec| rec.set_status(code, message))
     }
 
     /// Marks the span failed: status error with `message`, and the attribute
     /// `error.type` (a low-cardinality class such as `timeout` or `EIO`).
     pub fn record_error(&mut self, error_type: &str, message: &str) -> &mut Self {
-        if let Some(rec) = self.rec_mut() {
+        self.edit(|rec| {
             rec.push_attr("error.type", Value::Str(error_type));
             rec.set_status(StatusCode::Error, message);
-        }
-        self
+        })
     }
 
     /// This span's context, to pass to children explicitly or to inject into an
