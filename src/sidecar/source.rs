@@ -328,14 +328,18 @@ impl Source {
         for path in gone {
             if let Some(ring) = self.rings.remove(&path) {
                 // Unlink by path only if the path still names the file that
-                // was mapped: a ring replaced under the same name (its
-                // writer renamed a new one over it) is another writer's.
-                // Already gone is fine: another sidecar or an operator
-                // removed it.
-                if still_names(&path, ring.consumer.metadata()) {
-                    let _ = std::fs::remove_file(&path);
-                } else {
-                    report.replaced.push(path.clone());
+                // was mapped (same device and inode): a ring replaced under
+                // the same name (its writer renamed a new one over it) is
+                // another writer's. Already gone is fine: another sidecar or
+                // an operator removed it, and there is nothing to do or say.
+                let opened = ring.consumer.metadata();
+                match std::fs::symlink_metadata(&path) {
+                    Ok(now) if now.dev() == opened.dev() && now.ino() == opened.ino() => {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    Ok(_) => report.replaced.push(path.clone()),
+                    // Gone (or not to be looked at): nothing to unlink or report.
+                    Err(_) => {}
                 }
                 report.removed.push(RingReport {
                     stats: ring.consumer.stats(),
@@ -374,14 +378,6 @@ impl Source {
     }
 }
 
-/// Whether `path` still names the file whose metadata (taken when it was
-/// opened) is `opened`: same device and inode. A path that is gone is not a
-/// different file: false, and nothing is removed.
-fn still_names(path: &Path, opened: &std::fs::Metadata) -> bool {
-    std::fs::symlink_metadata(path)
-        .is_ok_and(|now| now.dev() == opened.dev() && now.ino() == opened.ino())
-}
-
 fn is_hidden(path: &Path) -> bool {
     path.file_name()
         .and_then(OsStr::to_str)
@@ -398,4 +394,28 @@ pub fn host_name() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringside::ring::Ring;
+
+    fn drain_all(source: &mut Source) -> DrainReport {
+        source.drain(DEFAULT_MAX_PER_RING, |_, _, _| Ok(()))
+    }
+
+    #[test]
+    fn a_drained_ring_whose_file_is_gone_is_not_reported_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = Source::new(dir.path(), Vec::new());
+        let ring = Ring::create(dir.path(), "gone", 8).unwrap();
+        source.scan(|_| None);
+        assert_eq!(source.ring_count(), 1);
+        std::fs::remove_file(ring.path()).unwrap();
+        drop(ring);
+        let report = drain_all(&mut source);
+        assert_eq!(report.removed.len(), 1);
+        assert!(report.replaced.is_empty(), "{:?}", report.replaced);
+    }
 }
