@@ -16,9 +16,6 @@
 //! `ringside_rings_refused` gauge; reaching a bound is logged once, and so is
 //! every waiting ring getting in.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
 use ringside::ring::OpenError;
 
 /// Descriptors kept for everything but rings: spool segments and state
@@ -44,13 +41,17 @@ pub struct Refused {
     pub fd_limit: usize,
 }
 
-/// The bound on open rings and the rings waiting under it.
+/// The bound on open rings, and how many rings wait under it: counted afresh
+/// at every scan, so a ring that opens, goes away or turns out bad simply
+/// stops being counted.
 #[derive(Debug)]
 pub struct Admission {
     max_open: usize,
-    waiting: HashMap<PathBuf, Refusal>,
-    /// Counts at the end of the previous scan, for the log.
-    reported: Refused,
+    /// Rings refused so far in the scan under way.
+    counting: Refused,
+    /// Rings refused in the last complete scan: what [`refused`](Self::refused)
+    /// reports and the next scan's log compares with.
+    last: Refused,
 }
 
 impl Admission {
@@ -58,14 +59,9 @@ impl Admission {
     pub fn new(max_open: usize) -> Admission {
         Admission {
             max_open: max_open.max(1),
-            waiting: HashMap::new(),
-            reported: Refused::default(),
+            counting: Refused::default(),
+            last: Refused::default(),
         }
-    }
-
-    /// The bound in force.
-    pub fn max_open(&self) -> usize {
-        self.max_open
     }
 
     /// Changes the bound (configuration reload); rings already open stay.
@@ -78,39 +74,27 @@ impl Admission {
         open < self.max_open
     }
 
-    /// `path` was not opened, for `why`; it is tried again next scan.
-    pub fn refuse(&mut self, path: PathBuf, why: Refusal) {
-        self.waiting.insert(path, why);
-    }
-
-    /// `path` is open, or no longer a candidate.
-    pub fn forget(&mut self, path: &Path) {
-        self.waiting.remove(path);
-    }
-
-    /// Drops waiting rings whose file is gone.
-    pub fn retain(&mut self, present: impl Fn(&Path) -> bool) {
-        self.waiting.retain(|p, _| present(p));
-    }
-
-    /// Rings waiting now, by reason.
-    pub fn refused(&self) -> Refused {
-        let mut r = Refused::default();
-        for why in self.waiting.values() {
-            match why {
-                Refusal::MaxOpen => r.max_open += 1,
-                Refusal::FdLimit => r.fd_limit += 1,
-            }
+    /// A ring found in this scan was not opened, for `why`; it is tried
+    /// again next scan.
+    pub fn refuse(&mut self, why: Refusal) {
+        match why {
+            Refusal::MaxOpen => self.counting.max_open += 1,
+            Refusal::FdLimit => self.counting.fd_limit += 1,
         }
-        r
     }
 
-    /// What changed since the last scan worth a log line: a bound newly
-    /// reached (warning), or every ring waiting on it let in (info).
+    /// Rings waiting at the end of the last scan, by reason.
+    pub fn refused(&self) -> Refused {
+        self.last
+    }
+
+    /// Ends a scan: its counts become [`refused`](Self::refused), and what
+    /// changed since the last scan worth a log line is returned: a bound
+    /// newly reached (warning), or every ring waiting on it let in (info).
     pub fn end_scan(&mut self) -> Vec<(log::Level, String)> {
-        let now = self.refused();
+        let now = std::mem::take(&mut self.counting);
         let mut lines = Vec::new();
-        if now.max_open > 0 && self.reported.max_open == 0 {
+        if now.max_open > 0 && self.last.max_open == 0 {
             lines.push((
                 log::Level::Warn,
                 format!(
@@ -119,7 +103,7 @@ impl Admission {
                 ),
             ));
         }
-        if now.fd_limit > 0 && self.reported.fd_limit == 0 {
+        if now.fd_limit > 0 && self.last.fd_limit == 0 {
             lines.push((
                 log::Level::Warn,
                 format!(
@@ -129,9 +113,9 @@ impl Admission {
             ));
         }
         for (before, after, what) in [
-            (self.reported.max_open, now.max_open, "rings.max_open"),
+            (self.last.max_open, now.max_open, "rings.max_open"),
             (
-                self.reported.fd_limit,
+                self.last.fd_limit,
                 now.fd_limit,
                 "the file descriptor limit",
             ),
@@ -143,7 +127,7 @@ impl Admission {
                 ));
             }
         }
-        self.reported = now;
+        self.last = now;
         lines
     }
 }
@@ -188,9 +172,12 @@ mod tests {
         let mut a = Admission::new(2);
         assert!(a.has_room(1));
         assert!(!a.has_room(2));
-        a.refuse("a.ring".into(), Refusal::MaxOpen);
-        a.refuse("b.ring".into(), Refusal::MaxOpen);
-        a.refuse("c.ring".into(), Refusal::FdLimit);
+        a.refuse(Refusal::MaxOpen);
+        a.refuse(Refusal::MaxOpen);
+        a.refuse(Refusal::FdLimit);
+        // Counted once the scan ends.
+        assert_eq!(a.refused(), Refused::default());
+        let lines = a.end_scan();
         assert_eq!(
             a.refused(),
             Refused {
@@ -198,7 +185,6 @@ mod tests {
                 fd_limit: 1
             }
         );
-        let lines = a.end_scan();
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
             lines[0]
@@ -207,10 +193,11 @@ mod tests {
         );
         assert!(lines[1].1.contains("EMFILE"));
         // Same state next scan: nothing new to say.
+        a.refuse(Refusal::MaxOpen);
+        a.refuse(Refusal::MaxOpen);
+        a.refuse(Refusal::FdLimit);
         assert!(a.end_scan().is_empty());
-        a.forget(Path::new("a.ring"));
-        a.retain(|p| p != Path::new("b.ring"));
-        a.forget(Path::new("c.ring"));
+        // A scan that refuses nothing: every waiting ring is open or gone.
         let lines = a.end_scan();
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines.iter().all(|(l, _)| *l == log::Level::Info));

@@ -83,8 +83,8 @@ pub struct Source {
     /// Files that could not be opened, with their modification time: tried again
     /// only when they change, and reported once.
     rejected: HashMap<PathBuf, (Option<SystemTime>, String)>,
-    /// The bound on open rings, and the rings waiting under it (tried again
-    /// at every scan).
+    /// The bound on open rings, and how many waited under it at the last
+    /// scan (a waiting ring is tried again at every scan).
     admission: Admission,
     /// What the last scan's bound changes want logged.
     admission_log: Vec<(log::Level, String)>,
@@ -179,27 +179,27 @@ impl Source {
             if self.rings.contains_key(&path) {
                 continue;
             }
-            if !self.admission.has_room(self.rings.len()) {
-                self.admission.refuse(path, Refusal::MaxOpen);
-                continue;
-            }
+            // A known bad ring, unchanged, is not waiting for room: not
+            // counted as refused.
             let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
             if let Some((when, _)) = self.rejected.get(&path) {
                 if *when == modified {
                     continue;
                 }
             }
+            if !self.admission.has_room(self.rings.len()) {
+                self.admission.refuse(Refusal::MaxOpen);
+                continue;
+            }
             match self.open(&path, &resume) {
                 Ok(ring) => {
                     self.rejected.remove(&path);
-                    self.admission.forget(&path);
                     self.rings.insert(path, ring);
                 }
                 Err(e) if is_fd_exhaustion(&e) => {
-                    self.admission.refuse(path, Refusal::FdLimit);
+                    self.admission.refuse(Refusal::FdLimit);
                 }
                 Err(e) => {
-                    self.admission.forget(&path);
                     let msg = format!("skipping ring file {}: {e}", path.display());
                     problems.push(msg.clone());
                     self.rejected.insert(path, (modified, msg));
@@ -207,7 +207,6 @@ impl Source {
             }
         }
         self.rejected.retain(|p, _| present.contains(p));
-        self.admission.retain(|p| present.contains(p));
         self.admission_log.extend(self.admission.end_scan());
         problems
     }
@@ -403,6 +402,34 @@ mod tests {
 
     fn drain_all(source: &mut Source) -> DrainReport {
         source.drain(DEFAULT_MAX_PER_RING, |_, _, _| Ok(()))
+    }
+
+    #[test]
+    fn a_known_bad_ring_is_not_counted_as_waiting_for_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = Source::new(dir.path(), Vec::new());
+        source.set_max_open(1);
+        std::fs::write(dir.path().join("bad.ring"), b"not a ring").unwrap();
+        assert_eq!(source.scan(|_| None).len(), 1, "the bad ring is reported");
+        let a = Ring::create(dir.path(), "a", 8).unwrap();
+        source.scan(|_| None);
+        assert_eq!(source.ring_count(), 1);
+        // At the cap: the new ring waits, the bad one does not.
+        let _b = Ring::create(dir.path(), "b", 8).unwrap();
+        assert!(source.scan(|_| None).is_empty());
+        assert_eq!(
+            source.refused(),
+            Refused {
+                max_open: 1,
+                fd_limit: 0
+            }
+        );
+        // a's writer exits: its ring goes, b opens, nothing waits.
+        drop(a);
+        assert_eq!(drain_all(&mut source).removed.len(), 1);
+        source.scan(|_| None);
+        assert_eq!(source.ring_count(), 1);
+        assert_eq!(source.refused(), Refused::default());
     }
 
     #[test]
