@@ -8,7 +8,8 @@
 //!   what the open-file limit (`RLIMIT_NOFILE`, the unit's `LimitNOFILE=`)
 //!   leaves after [`FD_RESERVE`] descriptors for everything else;
 //! - an open that fails with `EMFILE` or `ENFILE` anyway (other processes,
-//!   a lower limit) is not a bad ring: it is refused for now.
+//!   a lower limit) is not a bad ring: it is refused for now, and so are the
+//!   rings after it in the same scan, without trying.
 //!
 //! A refused ring waits, unopened, and is tried again at every scan (the
 //! directory is rescanned when a ring goes away, and every two seconds), not

@@ -170,6 +170,9 @@ impl Source {
             }
         };
         let mut present = HashSet::new();
+        // Set by the first open of this scan that ran out of descriptors: the
+        // rings after it are refused without trying.
+        let mut out_of_fds = false;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension() != Some(OsStr::new("ring")) || is_hidden(&path) {
@@ -191,12 +194,17 @@ impl Source {
                 self.admission.refuse(Refusal::MaxOpen);
                 continue;
             }
+            if out_of_fds {
+                self.admission.refuse(Refusal::FdLimit);
+                continue;
+            }
             match self.open(&path, &resume) {
                 Ok(ring) => {
                     self.rejected.remove(&path);
                     self.rings.insert(path, ring);
                 }
                 Err(e) if is_fd_exhaustion(&e) => {
+                    out_of_fds = true;
                     self.admission.refuse(Refusal::FdLimit);
                 }
                 Err(e) => {
