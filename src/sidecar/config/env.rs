@@ -169,11 +169,13 @@ pub fn apply_env(
     }
     // A TLS file a variable names is checked here, so the error names the
     // variable; the file's own settings are checked by `Config::validate`.
-    for exporter in config.exporters.iter().filter(|_| !tls_vars.is_empty()) {
-        if let ExporterConfig::Otlp(o) = exporter {
-            if let Err(e) = o.tls_files().load() {
-                if let Some((_, var, _)) = tls_vars.iter().find(|(key, ..)| *key == e.key) {
-                    return Err(fault(var, e.reason));
+    if !tls_vars.is_empty() {
+        for exporter in &config.exporters {
+            if let ExporterConfig::Otlp(o) = exporter {
+                if let Err(e) = o.tls_files().load() {
+                    if let Some((_, var, _)) = tls_vars.iter().find(|(key, ..)| *key == e.key) {
+                        return Err(fault(var, e.reason));
+                    }
                 }
             }
         }
