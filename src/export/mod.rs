@@ -72,12 +72,16 @@ pub trait Exporter: Send {
         cursor: SpoolCursor,
     ) -> Result<ExportOutcome, ExportError>;
 
-    /// Called by the delivery stage each time it waited a batch timeout and
-    /// the spool had nothing new for this exporter: housekeeping that must
-    /// not wait for the next export (the SQLite exporter's retention, so that
-    /// a node that stopped writing still deletes what got too old). It runs
-    /// on the exporter's thread, between exports, and should take no longer
-    /// than a write would; failures are the exporter's to count and log.
+    /// Called by the delivery stage each time the spool had nothing new for
+    /// this exporter and it waited for more: after a whole batch timeout, or
+    /// earlier when an append (or the spool closing) ended the wait. It is
+    /// no clock: an exporter paces its own housekeeping (the SQLite exporter
+    /// prunes at most every [`IDLE_PRUNE_EVERY`](sqlite::IDLE_PRUNE_EVERY)).
+    /// For housekeeping that must not wait for the next export (the SQLite
+    /// exporter's retention, so that a node that stopped writing still
+    /// deletes what got too old). It runs on the exporter's thread, between
+    /// exports, and should take no longer than a write would; failures are
+    /// the exporter's to count and log.
     fn idle(&mut self) {}
 }
 
