@@ -108,7 +108,10 @@ impl<'a> Read<'a> {
         self.params.iter().map(|p| p as &dyn ToSql).collect()
     }
 
-    /// Decodes one row, or counts it as skipped.
+    /// Decodes one row, or counts it as skipped. The span holds only what
+    /// the query asks for as decoded ([`decode_row`] keeps only the selected
+    /// attributes and reads the details only when asked), so it needs no
+    /// [`SpanQuery::trim`].
     fn decode(&mut self, row: &Row<'_>, skipped: &mut Skipped) -> Option<SpanRow> {
         match decode_row(
             row,
@@ -117,10 +120,7 @@ impl<'a> Read<'a> {
             self.with_attrs.then_some(&self.query.attributes),
             self.query.details,
         ) {
-            Ok(mut span) => {
-                self.query.trim(&mut span);
-                Some(span)
-            }
+            Ok(span) => Some(span),
             Err(why) => {
                 let trace: i64 = row.get(0).unwrap_or(-1);
                 skipped.add(|| format!("spans row of trace row {trace}: {why}"));
