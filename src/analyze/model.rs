@@ -192,11 +192,13 @@ impl SpanRow {
 
     /// The first attribute named `key`.
     pub fn attr(&self, key: &str) -> Option<&AttrValue> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        first_attr(&self.attributes, key)
     }
+}
+
+/// The first of `attrs` named `key`.
+fn first_attr<'a>(attrs: &'a [(String, AttrValue)], key: &str) -> Option<&'a AttrValue> {
+    attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// What latency statistics need of a span, borrowed from whoever holds it
@@ -229,10 +231,7 @@ impl<'a> SpanTiming<'a> {
 
     /// The first attribute named `key`.
     pub fn attr(&self, key: &str) -> Option<&'a AttrValue> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        first_attr(self.attributes, key)
     }
 }
 
