@@ -99,13 +99,8 @@ mod tests {
 
     #[test]
     fn bad_rows_are_counted_and_the_rest_read() {
-        let dir = std::env::temp_dir().join(format!(
-            "ringside-timings-{}-{}",
-            std::process::id(),
-            ringside::clock::unix_ns()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
         {
             let mut store = Store::open(&path).unwrap();
             store
@@ -142,6 +137,5 @@ mod tests {
             .for_each_span(&SpanQuery::default(), &mut |s| full_ns += s.duration_ns())
             .unwrap();
         assert_eq!((full.count, full_ns), (3, total_ns));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
