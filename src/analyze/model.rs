@@ -243,6 +243,15 @@ impl<'a> SpanTiming<'a> {
 pub struct Names(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Names {
+    /// The shared copy of `s`, borrowed, if there is one yet: for a caller
+    /// that only lends the name on, sparing the reference count that
+    /// [`Names::intern`] touches. (Inserting too and returning the borrow
+    /// would take two lookups per call: the borrow checker rejects returning
+    /// the first lookup's borrow from a fn that may insert after it.)
+    pub fn get(&self, s: &str) -> Option<&Arc<str>> {
+        self.0.get(s)
+    }
+
     /// The shared copy of `s`.
     pub fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(v) = self.0.get(s) {

@@ -41,10 +41,17 @@ pub(in crate::analyze::input) fn for_each_timing(
     while let Some(row) = rows.next()? {
         match decode_timing(row, &read.resources, selection) {
             Ok(t) => {
-                let name = read.names.intern(t.name);
+                // Borrowed, not cloned: no reference count touched per row.
+                let name = match read.names.get(t.name) {
+                    Some(name) => name,
+                    None => {
+                        read.names.intern(t.name);
+                        read.names.get(t.name).expect("interned above")
+                    }
+                };
                 f(&SpanTiming {
                     service: t.service,
-                    name: &name,
+                    name,
                     error: t.error,
                     duration_ns: t.duration_ns,
                     attributes: &t.attributes,
