@@ -192,11 +192,13 @@ impl SpanRow {
 
     /// The first attribute named `key`.
     pub fn attr(&self, key: &str) -> Option<&AttrValue> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        first_attr(&self.attributes, key)
     }
+}
+
+/// The first of `attrs` named `key`.
+fn first_attr<'a>(attrs: &'a [(String, AttrValue)], key: &str) -> Option<&'a AttrValue> {
+    attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// What latency statistics need of a span, borrowed from whoever holds it
@@ -229,10 +231,7 @@ impl<'a> SpanTiming<'a> {
 
     /// The first attribute named `key`.
     pub fn attr(&self, key: &str) -> Option<&'a AttrValue> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        first_attr(self.attributes, key)
     }
 }
 
@@ -244,6 +243,15 @@ impl<'a> SpanTiming<'a> {
 pub struct Names(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Names {
+    /// The shared copy of `s`, borrowed, if there is one yet: for a caller
+    /// that only lends the name on, sparing the reference count that
+    /// [`Names::intern`] touches. (Inserting too and returning the borrow
+    /// would take two lookups per call: the borrow checker rejects returning
+    /// the first lookup's borrow from a fn that may insert after it.)
+    pub fn get(&self, s: &str) -> Option<&Arc<str>> {
+        self.0.get(s)
+    }
+
     /// The shared copy of `s`.
     pub fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(v) = self.0.get(s) {

@@ -46,6 +46,15 @@ impl AttrSelection {
             AttrSelection::Keys(keys)
         }
     }
+
+    /// True when the selection keeps the attribute named `key`.
+    pub fn wants(&self, key: &str) -> bool {
+        match self {
+            AttrSelection::All => true,
+            AttrSelection::None => false,
+            AttrSelection::Keys(keys) => keys.iter().any(|k| k == key),
+        }
+    }
 }
 
 /// What to load.
@@ -87,7 +96,7 @@ impl SpanQuery {
         match &self.attributes {
             AttrSelection::All => {}
             AttrSelection::None => span.attributes.clear(),
-            AttrSelection::Keys(keys) => span.attributes.retain(|(k, _)| keys.contains(k)),
+            keys @ AttrSelection::Keys(_) => span.attributes.retain(|(k, _)| keys.wants(k)),
         }
         if !self.details {
             span.events.clear();

@@ -108,7 +108,10 @@ impl<'a> Read<'a> {
         self.params.iter().map(|p| p as &dyn ToSql).collect()
     }
 
-    /// Decodes one row, or counts it as skipped.
+    /// Decodes one row, or counts it as skipped. The span holds only what
+    /// the query asks for as decoded ([`decode_row`] keeps only the selected
+    /// attributes and reads the details only when asked), so it needs no
+    /// [`SpanQuery::trim`].
     fn decode(&mut self, row: &Row<'_>, skipped: &mut Skipped) -> Option<SpanRow> {
         match decode_row(
             row,
@@ -117,13 +120,9 @@ impl<'a> Read<'a> {
             self.with_attrs.then_some(&self.query.attributes),
             self.query.details,
         ) {
-            Ok(mut span) => {
-                self.query.trim(&mut span);
-                Some(span)
-            }
+            Ok(span) => Some(span),
             Err(why) => {
-                let trace: i64 = row.get(0).unwrap_or(-1);
-                skipped.add(|| format!("spans row of trace row {trace}: {why}"));
+                skip(skipped, row, why);
                 None
             }
         }
@@ -389,6 +388,31 @@ fn text<'r>(row: &'r Row<'_>, i: usize) -> Result<Option<&'r str>, RowError> {
     }
 }
 
+/// Counts `row` (column 0 its trace row) as skipped for `why`.
+fn skip(skipped: &mut Skipped, row: &Row<'_>, why: RowError) {
+    let trace: i64 = row.get(0).unwrap_or(-1);
+    skipped.add(|| format!("spans row of trace row {trace}: {why}"));
+}
+
+/// Service and host of resource row `id`.
+fn resource(resources: &ResourceNames, id: i64) -> Result<&(Arc<str>, Arc<str>), RowError> {
+    resources
+        .get(&id)
+        .ok_or_else(|| format!("resource {id} does not exist"))
+}
+
+fn status(row: &Row<'_>, i: usize) -> Result<StatusCode, RowError> {
+    u8::try_from(int(row, i, "status")?)
+        .ok()
+        .and_then(StatusCode::from_u8)
+        .ok_or_else(|| "status out of range".to_owned())
+}
+
+/// An integer column that must not be negative (a time).
+fn unsigned(row: &Row<'_>, i: usize, what: &str) -> Result<u64, RowError> {
+    u64::try_from(int(row, i, what)?).map_err(|_| format!("{what} is negative"))
+}
+
 fn decode_row(
     row: &Row<'_>,
     resources: &ResourceNames,
@@ -400,22 +424,15 @@ fn decode_row(
     let trace_id = blob::<16>(row, 1, "trace_id")?.ok_or("trace_id is null")?;
     let span_id = blob::<8>(row, 2, "span_id")?.ok_or("span_id is null")?;
     let parent = blob::<8>(row, 3, "parent_span_id")?.filter(|p| *p != [0; 8]);
-    let resource = int(row, 4, "resource_id")?;
-    let (service, host) = resources
-        .get(&resource)
-        .cloned()
-        .ok_or_else(|| format!("resource {resource} does not exist"))?;
+    let (service, host) = resource(resources, int(row, 4, "resource_id")?)?.clone();
     let name = names.intern(text(row, 5)?.ok_or("name is null")?);
     let kind = u8::try_from(int(row, 6, "kind")?)
         .ok()
         .and_then(SpanKind::from_u8)
         .ok_or("kind out of range")?;
-    let status = u8::try_from(int(row, 7, "status")?)
-        .ok()
-        .and_then(StatusCode::from_u8)
-        .ok_or("status out of range")?;
-    let start_ns = u64::try_from(int(row, 8, "start_ns")?).map_err(|_| "start_ns is negative")?;
-    let end_ns = u64::try_from(int(row, 9, "end_ns")?).map_err(|_| "end_ns is negative")?;
+    let status = status(row, 7)?;
+    let start_ns = unsigned(row, 8, "start_ns")?;
+    let end_ns = unsigned(row, 9, "end_ns")?;
     let mut span = SpanRow {
         trace_id: TraceId(trace_id),
         span_id: SpanId(span_id),

@@ -43,12 +43,7 @@ impl<'de> Visitor<'de> for Selected<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
         let mut out = Vec::new();
         while let Some(Key(key)) = map.next_key()? {
-            let wanted = match self.0 {
-                AttrSelection::All => true,
-                AttrSelection::None => false,
-                AttrSelection::Keys(keys) => keys.iter().any(|k| *k == *key),
-            };
-            if wanted {
+            if self.0.wants(&key) {
                 let v: serde_json::Value = map.next_value()?;
                 out.push((key.into_owned(), AttrValue::from_json(&v)));
             } else {

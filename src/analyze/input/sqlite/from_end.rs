@@ -67,10 +67,9 @@ pub(in crate::analyze::input) fn for_each_trace_from_end(
     let mut read = Read::new(store, query)?;
     let conn = read.conn;
     let mut walk = conn.prepare(&walk_sql(&read, newest_first))?;
-    let walk_params = read.params.clone();
-    let mut rows = walk.query(params_from_iter(walk_params.iter()))?;
+    let mut rows = walk.query(params_from_iter(read.params.iter()))?;
     let one_trace = trace_sql(&read);
-    let mut seen: HashSet<i64> = HashSet::new();
+    let mut seen: HashSet<i64, foldhash::fast::RandomState> = HashSet::default();
     while let Some(row) = rows.next()? {
         // A row with a bad start or trace row is counted when its trace is
         // read (or is in no trace at all, as a full read would skip it).

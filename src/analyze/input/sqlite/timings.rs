@@ -3,11 +3,16 @@
 //! and no id copied, so a full read costs little more than SQLite's own
 //! stepping through the rows.
 
-use rusqlite::params_from_iter;
+use std::sync::Arc;
 
-use super::{Read, RowError, Skipped, SpanQuery, attrs, int, text};
+use rusqlite::{Row, params_from_iter};
+
+use super::{
+    Read, ResourceNames, RowError, Skipped, SpanQuery, attrs, int, resource, skip, status, text,
+    unsigned,
+};
 use crate::analyze::input::AttrSelection;
-use crate::analyze::model::{SpanTiming, StatusCode};
+use crate::analyze::model::{Attributes, SpanTiming, StatusCode};
 use crate::store::{Store, StoreError};
 
 /// Calls `f` with the timing of each span `query` selects (its window and
@@ -34,44 +39,63 @@ pub(in crate::analyze::input) fn for_each_timing(
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(params_from_iter(read.params.iter()))?;
     while let Some(row) = rows.next()? {
-        let decoded = (|| -> Result<_, RowError> {
-            let resource = int(row, 1, "resource_id")?;
-            let (service, _) = read
-                .resources
-                .get(&resource)
-                .ok_or_else(|| format!("resource {resource} does not exist"))?;
-            let name = text(row, 2)?.ok_or("name is null")?;
-            let status = u8::try_from(int(row, 3, "status")?)
-                .ok()
-                .and_then(StatusCode::from_u8)
-                .ok_or("status out of range")?;
-            let start =
-                u64::try_from(int(row, 4, "start_ns")?).map_err(|_| "start_ns is negative")?;
-            let end = u64::try_from(int(row, 5, "end_ns")?).map_err(|_| "end_ns is negative")?;
-            let attributes = match selection {
-                Some(keep) => attrs::parse(text(row, 6)?.unwrap_or("{}"), keep)?,
-                None => Vec::new(),
-            };
-            Ok((service, name, status, end.saturating_sub(start), attributes))
-        })();
-        match decoded {
-            Ok((service, name, status, duration_ns, attributes)) => {
-                let name = read.names.intern(name);
+        match decode_timing(row, &read.resources, selection) {
+            Ok(t) => {
+                // Borrowed, not cloned: no reference count touched per row.
+                let name = match read.names.get(t.name) {
+                    Some(name) => name,
+                    None => {
+                        read.names.intern(t.name);
+                        read.names.get(t.name).expect("interned above")
+                    }
+                };
                 f(&SpanTiming {
-                    service,
-                    name: &name,
-                    error: status == StatusCode::Error,
-                    duration_ns,
-                    attributes: &attributes,
+                    service: t.service,
+                    name,
+                    error: t.error,
+                    duration_ns: t.duration_ns,
+                    attributes: &t.attributes,
                 });
             }
-            Err(why) => {
-                let trace: i64 = row.get(0).unwrap_or(-1);
-                skipped.add(|| format!("spans row of trace row {trace}: {why}"));
-            }
+            Err(why) => skip(skipped, row, why),
         }
     }
     Ok(())
+}
+
+/// A row of [`for_each_timing`]'s read, decoded, its name still the row's
+/// text.
+struct RowTiming<'r> {
+    service: &'r Arc<str>,
+    name: &'r str,
+    error: bool,
+    duration_ns: u64,
+    attributes: Attributes,
+}
+
+/// Decodes a row of [`for_each_timing`]'s columns: trace row, resource,
+/// name, status, start, end, then the attributes when `selection` is some.
+fn decode_timing<'r>(
+    row: &'r Row<'_>,
+    resources: &'r ResourceNames,
+    selection: Option<&AttrSelection>,
+) -> Result<RowTiming<'r>, RowError> {
+    let (service, _) = resource(resources, int(row, 1, "resource_id")?)?;
+    let name = text(row, 2)?.ok_or("name is null")?;
+    let status = status(row, 3)?;
+    let start = unsigned(row, 4, "start_ns")?;
+    let end = unsigned(row, 5, "end_ns")?;
+    let attributes = match selection {
+        Some(keep) => attrs::parse(text(row, 6)?.unwrap_or("{}"), keep)?,
+        None => Vec::new(),
+    };
+    Ok(RowTiming {
+        service,
+        name,
+        error: status == StatusCode::Error,
+        duration_ns: end.saturating_sub(start),
+        attributes,
+    })
 }
 
 #[cfg(test)]
@@ -82,13 +106,8 @@ mod tests {
 
     #[test]
     fn bad_rows_are_counted_and_the_rest_read() {
-        let dir = std::env::temp_dir().join(format!(
-            "ringside-timings-{}-{}",
-            std::process::id(),
-            ringside::clock::unix_ns()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
         {
             let mut store = Store::open(&path).unwrap();
             store
@@ -125,6 +144,5 @@ mod tests {
             .for_each_span(&SpanQuery::default(), &mut |s| full_ns += s.duration_ns())
             .unwrap();
         assert_eq!((full.count, full_ns), (3, total_ns));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,24 +10,6 @@ use crate::store::generate;
 const T0: u64 = 1_760_000_000_000_000_000;
 const MS: u64 = 1_000_000;
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(tag: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!(
-        "ringside-from-end-{tag}-{}-{}",
-        std::process::id(),
-        ringside::clock::unix_ns()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
-}
-
 /// 300 generated traces one per ms, and two that a walk of roots alone
 /// would rank wrongly: the first trace gets a span starting after every
 /// other span (a long trace still running), and the last loses its root (an
@@ -90,8 +72,8 @@ fn from_end(
 
 #[test]
 fn latest_and_oldest_traces_match_a_full_read_and_read_few_traces() {
-    let dir = tempdir("answers");
-    let input = Input::store(&store(&dir.0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::store(&store(dir.path())).unwrap();
     let windows = [
         (None, None),
         (Some(T0 + 100 * MS + MS / 2), None),
@@ -137,8 +119,8 @@ fn plan(input: &Input, sql: &str, params: &[i64]) -> String {
 
 #[test]
 fn the_walk_reads_the_start_index_in_order_and_each_trace_by_its_index() {
-    let dir = tempdir("plan");
-    let input = Input::store(&store(&dir.0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = Input::store(&store(dir.path())).unwrap();
     let Input::Store(s) = &input else {
         unreachable!()
     };
