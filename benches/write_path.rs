@@ -52,7 +52,7 @@ use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
 use ringside::record::{Record, RecordView};
-use ringside::ring::Consumer;
+use ringside::ring::{self, Consumer};
 use ringside::trace::{SpanContext, SpanId, TraceFlags, TraceId, Tracer, context, propagation};
 
 const ROUND: u32 = 50_000;
@@ -145,6 +145,35 @@ fn steady(n: u32, mut f: impl FnMut(), mut between: impl FnMut()) -> f64 {
     spent / f64::from(n)
 }
 
+/// ringside's steady case: [`ringside_span`] in a round of [`steady`] chunks,
+/// the ring drained (and checked) between chunks.
+fn ringside_steady(tracer: &Tracer, consumer: &mut Consumer) -> f64 {
+    steady(
+        ROUND,
+        || ringside_span(tracer),
+        || {
+            assert_eq!(drain(consumer), u64::from(LANE_SPANS));
+        },
+    )
+}
+
+/// The per-span CPU ns of each round of [`one_thread`], one list per
+/// measurement.
+#[derive(Default)]
+struct Samples {
+    ringside_steady: Vec<f64>,
+    floor_steady: Vec<f64>,
+    ringside_bulk: Vec<f64>,
+    floor_bulk: Vec<f64>,
+    otel: Vec<f64>,
+    /// The SDK with its export thread: process CPU time.
+    otel_process: Vec<f64>,
+    fastrace: Vec<f64>,
+    child: Vec<f64>,
+    /// A child span in a trace that carries a `tracestate`.
+    child_tracestate: Vec<f64>,
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -164,7 +193,9 @@ fn one_thread() {
     consumer.release(consumer.read_position());
 
     // The floor, into mapped memory: one lane's slots (steady) or the whole
-    // ring's (bulk).
+    // ring's (bulk), as the tracer's ring of the default capacity has them.
+    let lane_slots = ring::DEFAULT_CAPACITY / ring::lanes_for(ring::DEFAULT_CAPACITY);
+    assert_eq!((lane_slots, ring::DEFAULT_CAPACITY), (1024, 1 << 16));
     let floor_of = |slots: usize| {
         assert!(slots.is_power_of_two());
         let mut map = memmap2::MmapMut::map_anon(slots * 256).unwrap();
@@ -173,8 +204,8 @@ fn one_thread() {
         let rec = Record::new("storage.read");
         move || floor_span(&mut map, &pos, &rec)
     };
-    let mut floor_steady = floor_of(LANE_SPANS as usize + 24);
-    let mut floor_bulk = floor_of(1 << 16);
+    let mut floor_steady = floor_of(lane_slots);
+    let mut floor_bulk = floor_of(ring::DEFAULT_CAPACITY);
 
     let provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(Discard).build())
@@ -222,35 +253,29 @@ fn one_thread() {
     .unwrap();
 
     let dropped_before = tracer.stats().unwrap().dropped;
-    let mut m: [Vec<f64>; 9] = Default::default();
+    let mut m = Samples::default();
     for _ in 0..ROUNDS {
-        m[0].push(steady(
-            ROUND,
-            || ringside_span(&tracer),
-            || {
-                assert_eq!(drain(&mut consumer), u64::from(LANE_SPANS));
-            },
-        ));
-        m[1].push(per_call(ROUND, &mut floor_steady));
-        m[2].push(per_call(ROUND, || ringside_span(&tracer)));
+        m.ringside_steady
+            .push(ringside_steady(&tracer, &mut consumer));
+        m.floor_steady.push(per_call(ROUND, &mut floor_steady));
+        m.ringside_bulk
+            .push(per_call(ROUND, || ringside_span(&tracer)));
         assert_eq!(drain(&mut consumer), u64::from(ROUND));
-        m[3].push(per_call(ROUND, &mut floor_bulk));
+        m.floor_bulk.push(per_call(ROUND, &mut floor_bulk));
         // The SDK also spends CPU on its export thread: the process's CPU
         // time over the round and a flush counts it.
         let p0 = process_cpu_ns();
-        m[4].push(per_call(ROUND, otel_span));
+        m.otel.push(per_call(ROUND, otel_span));
         let _ = provider.force_flush();
-        m[6].push((process_cpu_ns() - p0) as f64 / f64::from(ROUND));
-        m[5].push(fastrace_round(ROUND));
-        for (i, parent) in [(7, &local_parent), (8, &remote_parent)] {
+        m.otel_process
+            .push((process_cpu_ns() - p0) as f64 / f64::from(ROUND));
+        m.fastrace.push(fastrace_round(ROUND));
+        for (samples, parent) in [
+            (&mut m.child, &local_parent),
+            (&mut m.child_tracestate, &remote_parent),
+        ] {
             let _inside = context::attach(parent.clone());
-            m[i].push(steady(
-                ROUND,
-                || ringside_span(&tracer),
-                || {
-                    assert_eq!(drain(&mut consumer), u64::from(LANE_SPANS));
-                },
-            ));
+            samples.push(ringside_steady(&tracer, &mut consumer));
         }
     }
     assert_eq!(
@@ -260,7 +285,15 @@ fn one_thread() {
     );
     let _ = provider.shutdown();
     fastrace::flush();
-    let [r, f, rb, fb, o, ft, op, child, child_state] = m.map(|mut v| median(&mut v));
+    let r = median(&mut m.ringside_steady);
+    let f = median(&mut m.floor_steady);
+    let rb = median(&mut m.ringside_bulk);
+    let fb = median(&mut m.floor_bulk);
+    let o = median(&mut m.otel);
+    let op = median(&mut m.otel_process);
+    let ft = median(&mut m.fastrace);
+    let child = median(&mut m.child);
+    let child_state = median(&mut m.child_tracestate);
     println!(
         "one span, CPU ns (median of {ROUNDS} interleaved rounds of {ROUND}):\n  \
          ringside, steady  {r:7.1}\n  \

@@ -8,17 +8,16 @@ mod common;
 
 use std::collections::HashMap;
 use std::process::Command;
-use std::time::Duration;
 
 use c_support::{Link, compile, run, text};
-use common::{TempDir, layout, read_jsonl, start_sidecar, wait_for};
+use common::TempDir;
+use common::jsonl_sidecar::JsonlSidecar;
 
 #[test]
 fn c_writer_spans_reach_the_exporter_through_the_sidecar() {
     let exe = compile("examples/c/storage_daemon.c", Link::Shared);
     let tmp = TempDir::new("c-sidecar");
-    let (rings, spool, out, log) = layout(&tmp);
-    let mut sidecar = start_sidecar(&rings, &spool, &out, &log, &[]);
+    let sidecar = JsonlSidecar::start(&tmp);
 
     let (requests, threads) = (10, 2);
     let mut cmd = Command::new(&exe);
@@ -27,20 +26,12 @@ fn c_writer_spans_reach_the_exporter_through_the_sidecar() {
         threads.to_string(),
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
     ]);
-    let done = run(cmd, &rings);
+    let done = run(cmd, &sidecar.rings);
     assert!(done.status.success(), "{}", text(&done));
 
     // Four spans per request, three for each failing (10th) one.
     let expected = threads * (requests * 4 - requests / 10);
-    wait_for(
-        "the C writer's spans in the JSONL file",
-        Duration::from_secs(60),
-        || read_jsonl(&out).len() >= expected,
-    );
-    let status = sidecar.stop_with(libc::SIGTERM, Duration::from_secs(30));
-    assert!(status.success(), "sidecar exit: {status}");
-    let spans = read_jsonl(&out);
-    assert_eq!(spans.len(), expected, "each span exactly once");
+    let spans = sidecar.collect("the C writer's spans", expected);
 
     let by_id: HashMap<&str, _> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
     let mut names: HashMap<&str, usize> = HashMap::new();

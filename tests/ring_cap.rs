@@ -12,7 +12,6 @@ mod writer_roles;
 use std::collections::HashSet;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -74,14 +73,11 @@ fn rings_past_max_open_wait_and_open_as_others_go_away() {
     let (rings, spool, out, log) = layout(&tmp);
     let mut live = make_rings(&rings, "cap", RINGS);
     let config = config(&tmp, CAP);
-    let mut sidecar = start_sidecar(
-        &rings,
-        &spool,
-        &out,
-        &log,
-        &["--config", &config, "--metrics-listen", "127.0.0.1:0"],
+    let (mut sidecar, metrics) = scrape::start_sidecar_with_metrics(
+        (&rings, &spool, &out, &log),
+        &["--config", &config],
+        &[],
     );
-    let metrics = scrape::metrics_addr(&log);
     let refused = |page: &str, reason: &str| {
         scrape::metric(
             page,
@@ -157,18 +153,7 @@ fn max_open_is_cut_to_the_open_file_limit() {
     let tmp = TempDir::new("ring-cap-rlimit");
     let (rings, spool, out, log) = layout(&tmp);
     let _live = make_rings(&rings, "lim", 100);
-    let log_file = std::fs::File::create(&log).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringside"));
-    cmd.args(["run", "--metrics-listen", ""])
-        .arg("--ring-dir")
-        .arg(&rings)
-        .arg("--spool-dir")
-        .arg(&spool)
-        .arg("--jsonl")
-        .arg(&out)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log_file);
+    let mut cmd = sidecar_command(&rings, &spool, &out, &log, &[], &[]);
     // SAFETY: only setrlimit, async-signal-safe, runs in the child before exec.
     unsafe {
         cmd.pre_exec(|| {

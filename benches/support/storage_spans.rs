@@ -40,7 +40,7 @@ pub struct FilledRing {
     _dir: tempfile::TempDir,
     _ring: Ring,
     /// The source, ready to drain the ring.
-    pub source: Source,
+    source: Source,
 }
 
 /// A ring of exactly `records.len()` slots (a power of two) holding `records`.

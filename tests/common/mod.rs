@@ -120,13 +120,32 @@ pub fn start_sidecar_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Proc {
+    let child = sidecar_command(ring_dir, spool_dir, jsonl, log, extra, env)
+        .spawn()
+        .expect("start ringside run");
+    Proc {
+        child: Some(child),
+        name: "ringside run".into(),
+    }
+}
+
+/// The command [`start_sidecar_env`] spawns, for tests that change it further
+/// (limits set before exec) before spawning it themselves.
+pub fn sidecar_command(
+    ring_dir: &Path,
+    spool_dir: &Path,
+    jsonl: &Path,
+    log: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Command {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ringside"))
-        .arg("run")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringside"));
+    cmd.arg("run")
         .arg("--ring-dir")
         .arg(ring_dir)
         .arg("--spool-dir")
@@ -142,13 +161,8 @@ pub fn start_sidecar_env(
         .env("RUST_LOG", "info")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("start ringside run");
-    Proc {
-        child: Some(child),
-        name: "ringside run".into(),
-    }
+        .stderr(log_file);
+    cmd
 }
 
 /// Runs this test binary again, executing only test `test_name`, with `role`
