@@ -154,7 +154,7 @@ fn max_open_is_cut_to_the_open_file_limit() {
     let (rings, spool, out, log) = layout(&tmp);
     let _live = make_rings(&rings, "lim", 100);
     let mut cmd = sidecar_command(&rings, &spool, &out, &log, &[], &[]);
-    // SAFETY: only setrlimit, async-signal-safe, runs in the child before exec.
+    // SAFETY: only getrlimit and setrlimit, async-signal-safe, runs in the child before exec.
     unsafe {
         cmd.pre_exec(|| {
             let mut lim = libc::rlimit {
