@@ -11,7 +11,7 @@ use ringside::ffi::*;
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
-use counting_alloc::{Counting, allocations_during};
+use counting_alloc::{Counting, allocations_during, alone};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -129,6 +129,7 @@ unsafe fn one_request(t: *const rs_tracer_t, i: u64) {
 
 #[test]
 fn c_abi_write_path_allocates_nothing() {
+    let _alone = alone();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("c-abi-alloc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -6,7 +6,7 @@ use ringside::trace::{SpanKind, StatusCode, Tracer, Value};
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
-use counting_alloc::{Counting, allocations_during};
+use counting_alloc::{Counting, allocations_during, alone};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -34,6 +34,7 @@ fn one_request(tracer: &Tracer, i: i64) {
 
 #[test]
 fn spans_allocate_nothing_once_the_ring_exists() {
+    let _alone = alone();
     let dir = std::env::temp_dir().join(format!("ringside-alloc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tracer = Tracer::builder("alloc-test")
@@ -59,6 +60,7 @@ fn spans_allocate_nothing_once_the_ring_exists() {
 /// back round after round instead of growing.
 #[test]
 fn spans_ended_on_another_thread_reuse_their_memory() {
+    let _alone = alone();
     let dir = std::env::temp_dir().join(format!("ringside-alloc-x-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tracer = Tracer::builder("alloc-cross").dir(&dir).build();

@@ -1,9 +1,14 @@
 //! A global allocator that counts allocations while counting is on, shared
 //! by the tests that prove a write path allocates nothing. Each test crate
 //! installs it: `#[global_allocator] static GLOBAL: Counting = Counting;`.
+//!
+//! The count includes every thread of the process, so a test that counts
+//! holds [`alone`] for its whole body: the other tests of its binary (which
+//! run on other threads at the same time) would otherwise allocate into it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Forwards to the system allocator; counts `alloc` and `realloc` calls.
 pub struct Counting;
@@ -40,4 +45,14 @@ pub fn allocations_during(f: impl FnOnce()) -> u64 {
     f();
     COUNTING.store(false, Ordering::SeqCst);
     ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+/// Runs the calling test alone among the tests that count: hold the guard
+/// from the test's first line to its last.
+pub fn alone() -> MutexGuard<'static, ()> {
+    static ALONE: Mutex<()> = Mutex::new(());
+    // A failed test poisons the lock; the next test still runs alone.
+    ALONE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
