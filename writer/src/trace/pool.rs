@@ -232,10 +232,7 @@ impl List {
     }
 }
 
-static SHARED: Mutex<List> = Mutex::new(List {
-    head: ptr::null_mut(),
-    len: 0,
-});
+static SHARED: Mutex<List> = Mutex::new(List::EMPTY);
 
 /// A free node for a new span, or `None` when the thread's stack is busy (a
 /// signal handler interrupted a pool operation of this thread) or memory ran
@@ -284,7 +281,14 @@ fn take_cold(l: &Local) -> Option<NonNull<Node>> {
     match l.state.get() {
         IDLE => {}
         FRESH if start_using(l) => {}
-        FRESH | EXITED => return take_shared_or_new(),
+        FRESH | EXITED => {
+            // No stack: one node, the rest of a new chunk shared (leaked if
+            // the shared list is busy).
+            let mut got = take_shared_or_new(1);
+            let node = got.pop();
+            let _ = put_shared(got);
+            return node;
+        }
         _ => return None, // BUSY: a signal handler interrupted this thread's pool work
     }
     l.enter();
@@ -293,10 +297,7 @@ fn take_cold(l: &Local) -> Option<NonNull<Node>> {
     // SAFETY: BUSY.
     let mut got = unsafe { l.spare() }.take_front(LOCAL_MAX / 2);
     if got.len == 0 {
-        got = take_shared(LOCAL_MAX / 2);
-    }
-    if got.len == 0 {
-        got = List::new_chunk();
+        got = take_shared_or_new(LOCAL_MAX / 2);
     }
     let n = got.len;
     // SAFETY: BUSY; `n <= LOCAL_MAX`. The list's first node goes on top: a
@@ -373,14 +374,19 @@ unsafe fn give_back_cold(l: &Local, node: NonNull<Node>) {
     l.leave();
 }
 
-/// Up to `n` nodes from the shared list, or none if it is empty or busy.
-fn take_shared(n: usize) -> List {
-    try_lock().map_or(List::EMPTY, |mut shared| shared.take_front(n))
+/// Up to `n` nodes from the shared list or, if it is empty or busy, a new
+/// chunk ([`CHUNK`] nodes, whatever `n`); empty only if memory ran out.
+fn take_shared_or_new(n: usize) -> List {
+    let got = try_lock().map_or(List::EMPTY, |mut shared| shared.take_front(n));
+    if got.len > 0 { got } else { List::new_chunk() }
 }
 
 /// Puts `list` in front of the shared list, or gives it back if the shared
 /// list is busy.
 fn put_shared(list: List) -> Result<(), List> {
+    if list.len == 0 {
+        return Ok(());
+    }
     match try_lock() {
         Some(mut shared) => {
             shared.prepend(list);
@@ -398,19 +404,6 @@ fn try_lock() -> Option<std::sync::MutexGuard<'static, List>> {
         Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
         Err(std::sync::TryLockError::WouldBlock) => None,
     }
-}
-
-/// One node for a thread without a stack (exiting, or whose exit hook could
-/// not be registered).
-fn take_shared_or_new() -> Option<NonNull<Node>> {
-    if let Some(node) = take_shared(1).pop() {
-        return Some(node);
-    }
-    let mut chunk = List::new_chunk();
-    let node = chunk.pop()?;
-    // Keep one node, share the rest (leaked if the shared list is busy).
-    let _ = put_shared(chunk);
-    Some(node)
 }
 
 struct ExitHook;
