@@ -171,10 +171,7 @@ fn max_open_is_cut_to_the_open_file_limit() {
             Ok(())
         });
     }
-    let mut sidecar = Proc {
-        child: Some(cmd.spawn().unwrap()),
-        name: "ringside run".into(),
-    };
+    let mut sidecar = Proc::spawn(&mut cmd, "ringside run");
     // 300 - 256 descriptors for rings.
     wait_for(
         "the rings under the cut cap drained",

@@ -69,15 +69,12 @@ fn sidecar(exe: &Path, rings: &Path, state: &Path) -> Proc {
     std::os::unix::fs::chown(state.join("sidecar.log"), Some(SIDECAR_UID), None).unwrap();
     let exe = exe.display().to_string();
     let config = config.display().to_string();
-    let child = as_user(SIDECAR_UID, &[&exe, "run", "--config", &config])
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Proc {
-        child: Some(child),
-        name: "sidecar".into(),
-    }
+    Proc::spawn(
+        as_user(SIDECAR_UID, &[&exe, "run", "--config", &config])
+            .stdout(std::process::Stdio::null())
+            .stderr(log),
+        "sidecar",
+    )
 }
 
 #[test]

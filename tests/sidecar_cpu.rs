@@ -120,19 +120,16 @@ fn start_ringside(tmp: &TempDir, endpoint: &str) -> Proc {
     )
     .unwrap();
     std::fs::create_dir_all(tmp.join("rings")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ringside"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(tmp.join("sidecar.log")).unwrap())
-        .spawn()
-        .expect("start ringside run");
-    let proc = Proc {
-        child: Some(child),
-        name: "ringside run".into(),
-    };
+    let proc = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_ringside"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(tmp.join("sidecar.log")).unwrap()),
+        "ringside run",
+    );
     // Started and idle.
     std::thread::sleep(Duration::from_millis(500));
     proc

@@ -37,19 +37,16 @@ fn start(config: &Path, log: &Path) -> Proc {
         .append(true)
         .open(log)
         .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ringside"))
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("start ringside run");
-    Proc {
-        child: Some(child),
-        name: "ringside run".into(),
-    }
+    Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_ringside"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file),
+        "ringside run",
+    )
 }
 
 fn spawn_writers(rings: &Path, writers: u64, threads: u64, per_thread: u64) -> Vec<Proc> {

@@ -46,18 +46,15 @@ fn sighup_swaps_exporters_and_refuses_a_bad_config() {
     let (first, second) = (tmp.join("first.jsonl"), tmp.join("second.jsonl"));
     let file = tmp.join("ringside.toml");
     std::fs::write(&file, config(&rings, &spool, &first, "")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ringside"))
-        .args(["run", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut sidecar = Proc {
-        child: Some(child),
-        name: "ringside run".into(),
-    };
+    let mut sidecar = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_ringside"))
+            .args(["run", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap()),
+        "ringside run",
+    );
     wait_for("ring directory", Duration::from_secs(30), || rings.is_dir());
 
     let written = write_spans(&rings, 1, 300);

@@ -48,6 +48,14 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Spawns `cmd`; `name` is what failures call the process.
+    pub fn spawn(cmd: &mut Command, name: &str) -> Proc {
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Proc {
+            child: Some(child),
+            name: name.into(),
+        }
+    }
     pub fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
     }
@@ -120,13 +128,10 @@ pub fn start_sidecar_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Proc {
-    let child = sidecar_command(ring_dir, spool_dir, jsonl, log, extra, env)
-        .spawn()
-        .expect("start ringside run");
-    Proc {
-        child: Some(child),
-        name: "ringside run".into(),
-    }
+    Proc::spawn(
+        &mut sidecar_command(ring_dir, spool_dir, jsonl, log, extra, env),
+        "ringside run",
+    )
 }
 
 /// The command [`start_sidecar_env`] spawns, for tests that change it further
@@ -176,10 +181,7 @@ pub fn spawn_role(test_name: &str, role: &str, env: &[(&str, String)]) -> Proc {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Proc {
-        child: Some(cmd.spawn().unwrap()),
-        name: format!("child {role}"),
-    }
+    Proc::spawn(&mut cmd, &format!("child {role}"))
 }
 
 /// The role this process was started in, if any.
